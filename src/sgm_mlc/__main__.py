@@ -1,0 +1,3 @@
+from sgm_mlc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Load ``params.yaml`` and validate it against the project's JSON Schema.
+
+Snakemake (in the ``Snakefile``) and the command line call the same :func:`validate_params`, so a misspelt key,
+a wrong type or an unknown dataset name stops either of them at once, with a message that names the key and
+what is allowed there.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_RESOURCE = "params.schema.yaml"
+
+
+class ParamsError(ValueError):
+    """``params.yaml`` does not match the schema; the message names every offending key."""
+
+
+@cache
+def params_schema() -> dict[str, Any]:
+    """The JSON Schema of ``params.yaml`` (shipped inside the package)."""
+    text = resources.files("sgm_mlc").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read and validate a params file; raise :class:`ParamsError` naming the file and the keys at fault."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such params file (pass --params PATH, or run from the project root)") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    validate_params(params, source=str(path))
+    return params
+
+
+def validate_params(params: Any, source: str = "params.yaml") -> None:
+    """Raise :class:`ParamsError` listing every schema violation in ``params``, each with its key path."""
+    validator = jsonschema.Draft202012Validator(params_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = "\n".join(f"  - {describe_error(error)}" for error in errors)
+        raise ParamsError(f"{source} is not valid:\n{lines}")
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """One line for one violation: the dotted key, what is wrong, and what is allowed there."""
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(value) for value in error.validator_value)
+        return f"{key}: {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{key}: {error.instance!r} should be of type {expected}"
+    return f"{key}: {error.message}"
+
+
+def dataset_params(params: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The ``datasets.<dataset>`` section, with a clear error for a name the schema does not know."""
+    try:
+        return params["datasets"][dataset]
+    except KeyError:
+        known = ", ".join(sorted(params["datasets"]))
+        raise ParamsError(f"unknown dataset {dataset!r}; known datasets: {known}") from None
+
+
+def validate_sections(partial: Any, source: str = "--config") -> None:
+    """Validate a subset of ``params.yaml`` (some top-level sections; some entries of ``datasets``).
+
+    A workflow step receives only the sections it reads, so that editing one section reruns only the steps
+    that read it; each section present is checked against its own part of the schema.
+    """
+    if not isinstance(partial, dict):
+        raise ParamsError(f"{source}: expected a mapping of params.yaml sections, got {type(partial).__name__}")
+    schema = params_schema()
+    root = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for section, value in partial.items():
+        if section not in schema["properties"]:
+            allowed = ", ".join(sorted(schema["properties"]))
+            problems.append(f"{section}: unknown section; allowed sections: {allowed}")
+            continue
+        if section == "datasets" and isinstance(value, dict):
+            parts = [(["datasets", name], value[name]) for name in value]
+        else:
+            parts = [([section], value)]
+        for path, part in parts:
+            subschema = schema["properties"]
+            for name in path[:-1]:
+                subschema = subschema[name]["properties"]
+            if path[-1] not in subschema:
+                allowed = ", ".join(sorted(subschema))
+                problems.append(f"{'.'.join(path)}: unknown key; allowed keys: {allowed}")
+                continue
+            validator = root.evolve(schema=subschema[path[-1]])
+            for error in validator.iter_errors(part):
+                error.path.extendleft(reversed(path))
+                problems.append(describe_error(error))
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in sorted(problems))
+        raise ParamsError(f"{source} is not valid:\n{lines}")

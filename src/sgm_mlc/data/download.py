@@ -1,0 +1,325 @@
+"""Fetch raw dataset files (verified by sha256, atomically, with retries and resume) and unpack archives safely.
+
+:func:`fetch` downloads into ``<target>.partial`` beside the target, checks the sha256, and only then renames the
+file onto the target, so the target is either absent or verified. The partial file survives between attempts
+(and an interrupted run), so a dropped connection resumes with an HTTP ``Range`` request; it is deleted when the
+download finally fails or the checksum is wrong.
+
+:func:`extract_archive` refuses any archive member that would land outside the destination, and unpacks into a
+temporary sibling folder that replaces the destination only when everything was extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from tqdm import tqdm
+
+from sgm_mlc.atomic import atomic_directory
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+_USER_AGENT = "sgm-mlc-downloader"
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_ZIP_SUFFIXES = (".zip",)
+# Errors after which another attempt may succeed. HTTPError (a URLError) is sorted out by _is_permanent.
+_TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error)
+
+
+class DownloadError(RuntimeError):
+    """A file could not be downloaded; the message names the URL, the target file and the fix."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded bytes do not have the sha256 given in ``params.yaml``."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the destination folder (``..``, absolute path, escaping link)."""
+
+
+class CorruptArchiveError(RuntimeError):
+    """An archive is truncated or damaged; the message says to delete it and download it again."""
+
+
+class _ShortRead(Exception):
+    """The server sent fewer bytes than it announced, or refused to resume; worth another attempt."""
+
+
+# --------------------------------------------------------------------------------------------------- download
+
+
+def sha256_of(path: Path, chunk_size: int = _CHUNK) -> str:
+    """The lowercase hex sha256 of the file at ``path``, read in chunks of ``chunk_size`` bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(
+    url: str,
+    target: Path,
+    sha256: str,
+    *,
+    retries: int = 4,
+    backoff_seconds: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``url`` (``file://``, ``http://`` or ``https://``) to ``target``, verified against ``sha256``.
+
+    Nothing is fetched if ``target`` already has the expected sha256; a target with another sha256 is fetched
+    again. Network errors, HTTP 5xx/429 and short reads are retried ``retries`` times after the first attempt,
+    waiting ``backoff_seconds * 2**attempt`` before each retry and resuming the partial file where the server
+    allows it; other HTTP errors (404, 403, ...) and a missing local file fail at once. ``timeout`` applies to
+    each blocking socket operation. Returns ``target``.
+
+    Raises :class:`ChecksumError` if the downloaded bytes have another sha256, and :class:`DownloadError` if the
+    download fails; either way neither the target nor the partial file is left behind.
+    """
+    target = Path(target)
+    expected = _normalise_sha256(sha256)
+    if target.exists():
+        if sha256_of(target) == expected:
+            log.info("%s is already present with the expected sha256; not downloading it again", target)
+            return target
+        log.warning("%s exists but its sha256 is not %s; downloading it again from %s", target, expected, url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_path(target)
+    try:
+        _download_with_retries(url, target, partial, retries, backoff_seconds, timeout, progress)
+        _verify(url, target, partial, expected)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    log.info("downloaded %s to %s (sha256 verified)", url, target)
+    return target
+
+
+def _normalise_sha256(sha256: str) -> str:
+    """``sha256`` as lowercase hex; ValueError if it is not 64 hex digits."""
+    normalised = sha256.strip().lower()
+    if not _SHA256.fullmatch(normalised):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}; set the sha256 in params.yaml")
+    return normalised
+
+
+def _partial_path(target: Path) -> Path:
+    """Where the download of ``target`` accumulates until it is verified."""
+    return target.with_name(target.name + ".partial")
+
+
+def _download_with_retries(
+    url: str, target: Path, partial: Path, retries: int, backoff_seconds: float, timeout: float, progress: bool
+) -> None:
+    """Fill ``partial`` with the bytes at ``url``, retrying transient failures with exponential backoff."""
+    attempts = retries + 1
+    for attempt in range(attempts):
+        try:
+            _download_once(url, partial, timeout, progress)
+            return
+        except (*_TRANSIENT, _ShortRead) as error:
+            if _is_permanent(error) or attempt == retries:
+                raise _failure(url, target, error, attempt + 1) from error
+            delay = backoff_seconds * 2**attempt
+            log.warning("attempt %d/%d to download %s failed (%s); retrying in %.2f s",
+                        attempt + 1, attempts, url, _reason(error), delay)
+            time.sleep(delay)
+
+
+def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> None:
+    """One attempt: request ``url`` (from the end of ``partial`` if it has bytes) and write the body to ``partial``.
+
+    Appends when the server answers the ``Range`` request with 206; starts over when it sends the whole file.
+    Raises :class:`_ShortRead` if the body is shorter than its ``Content-Length``.
+    """
+    offset = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        _discard_unresumable(error, partial, offset)
+        raise
+    with response:
+        resumed = bool(offset) and response.status == 206
+        if resumed:
+            log.info("resuming %s at byte %d", url, offset)
+        elif offset:
+            log.info("%s sent the whole file instead of resuming at byte %d; starting over", url, offset)
+        announced = _content_length(response)
+        start = offset if resumed else 0
+        with partial.open("ab" if resumed else "wb") as sink:
+            received = _copy(response, sink, start, announced, partial.name, progress)
+    if announced is not None and received < announced:
+        raise _ShortRead(f"connection closed after {received} of {announced} bytes")
+
+
+def _discard_unresumable(error: urllib.error.HTTPError, partial: Path, offset: int) -> None:
+    """On ``416 Range Not Satisfiable`` the partial file is unusable: delete it and retry from zero."""
+    if error.code == 416 and offset:
+        error.close()
+        partial.unlink()
+        raise _ShortRead(f"server cannot resume at byte {offset}; starting over") from error
+
+
+def _content_length(response: http.client.HTTPResponse) -> int | None:
+    """The announced body length, or None if the server did not say."""
+    value = response.headers.get("Content-Length")
+    return int(value) if value and value.isdigit() else None
+
+
+def _copy(response: IO[bytes], sink: IO[bytes], start: int, announced: int | None, name: str, progress: bool) -> int:
+    """Stream ``response`` into ``sink`` with a progress bar; return the number of body bytes received."""
+    total = None if announced is None else start + announced
+    received = 0
+    with tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+              file=sys.stderr, leave=False, disable=None if progress else True) as bar:
+        while chunk := response.read(_CHUNK):
+            sink.write(chunk)
+            received += len(chunk)
+            bar.update(len(chunk))
+    return received
+
+
+def _is_permanent(error: BaseException) -> bool:
+    """True for failures that retrying cannot fix: HTTP errors other than 5xx/429, and a missing local file."""
+    if isinstance(error, urllib.error.HTTPError):
+        return not (error.code == 429 or error.code >= 500)
+    return isinstance(error, urllib.error.URLError) and isinstance(error.reason, FileNotFoundError)
+
+
+def _reason(error: BaseException) -> str:
+    """A short human-readable cause of a failed attempt."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _failure(url: str, target: Path, error: BaseException, attempts: int) -> DownloadError:
+    """The error to raise when downloading ``url`` gave up after ``attempts`` attempts."""
+    return DownloadError(
+        f"could not download {url} to {target} ({attempts} attempt{'s' if attempts > 1 else ''}): "
+        f"{_reason(error)}. Fix: download it yourself and place it at {target}, or point the url in params.yaml "
+        f"at a working source or a local mirror (file:// or http://127.0.0.1:...)."
+    )
+
+
+def _verify(url: str, target: Path, partial: Path, expected: str) -> None:
+    """Raise :class:`ChecksumError` unless the downloaded ``partial`` has the sha256 ``expected``."""
+    actual = sha256_of(partial)
+    if actual != expected:
+        raise ChecksumError(
+            f"sha256 mismatch for {url} (downloading to {target}): expected {expected}, got {actual}; "
+            f"the download was deleted. Fix: check the url in params.yaml; if you trust this source, "
+            f"set the sha256 in params.yaml to {actual}."
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- extract
+
+
+def extract_archive(archive: Path, target_dir: Path) -> list[Path]:
+    """Safely extract a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip`` archive into ``target_dir``.
+
+    Every member is checked before anything is written: an absolute path, a path leaving ``target_dir`` (``..``),
+    a link pointing outside it, or a device/FIFO raises :class:`UnsafeArchiveError`. Members are unpacked into a
+    temporary sibling folder that replaces ``target_dir`` (and anything in it) only once all succeeded, so a
+    truncated or corrupt archive raises :class:`CorruptArchiveError` and leaves ``target_dir`` untouched.
+    Returns the extracted files (and links), sorted. An unsupported file type raises ValueError.
+    """
+    archive, target_dir = Path(archive), Path(target_dir)
+    extract = _extractor_for(archive)
+    try:
+        with atomic_directory(target_dir) as staging:
+            extract(archive, staging)
+    except _CORRUPT as error:
+        raise CorruptArchiveError(
+            f"{archive} is truncated or corrupt ({type(error).__name__}: {error}); nothing was extracted to "
+            f"{target_dir}. Fix: delete {archive} and download it again."
+        ) from error
+    log.info("extracted %s into %s", archive, target_dir)
+    return sorted(path for path in target_dir.rglob("*") if path.is_symlink() or not path.is_dir())
+
+
+def _extractor_for(archive: Path) -> Callable[[Path, Path], None]:
+    """The extraction function for ``archive``'s type, judged by its suffix; ValueError if unsupported."""
+    name = archive.name.lower()
+    if name.endswith(_TAR_SUFFIXES):
+        return _extract_tar
+    if name.endswith(_ZIP_SUFFIXES):
+        return _extract_zip
+    raise ValueError(
+        f"cannot extract {archive}: unsupported archive type (expected one of "
+        f"{', '.join(_TAR_SUFFIXES + _ZIP_SUFFIXES)})"
+    )
+
+
+def _extract_tar(archive: Path, destination: Path) -> None:
+    """Check every member of the tar ``archive``, then extract it into ``destination`` with the data filter."""
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_tar_member(archive, member, destination)
+        try:
+            tar.extractall(destination, members=members, filter="data")
+        except tarfile.FilterError as error:
+            raise UnsafeArchiveError(f"{archive}: refusing to extract member {error.tarinfo.name!r}: {error}") from error
+
+
+def _check_tar_member(archive: Path, member: tarfile.TarInfo, destination: Path) -> None:
+    """Raise :class:`UnsafeArchiveError` if ``member`` or the link it holds would leave ``destination``."""
+    _check_inside(archive, member.name, destination, member.name)
+    if member.issym():
+        _check_inside(archive, member.name, destination, str(PurePosixPath(member.name).parent / member.linkname))
+    elif member.islnk():
+        _check_inside(archive, member.name, destination, member.linkname)
+    elif not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"{archive}: refusing to extract member {member.name!r}: not a file, folder or link")
+
+
+def _extract_zip(archive: Path, destination: Path) -> None:
+    """Check every entry name of the zip ``archive``, then extract it into ``destination``."""
+    with zipfile.ZipFile(archive) as zipped:
+        for name in zipped.namelist():
+            _check_inside(archive, name, destination, name)
+        zipped.extractall(destination)
+
+
+def _check_inside(archive: Path, member: str, destination: Path, path: str) -> None:
+    """Raise :class:`UnsafeArchiveError` unless ``path`` (relative to ``destination``) stays inside it."""
+    _refuse_absolute(archive, member, path)
+    root = destination.resolve()
+    if not (root / path).resolve().is_relative_to(root):
+        raise UnsafeArchiveError(
+            f"{archive}: refusing to extract member {member!r}: {path!r} points outside the destination folder"
+        )
+
+
+def _refuse_absolute(archive: Path, member: str, path: str) -> None:
+    """Raise :class:`UnsafeArchiveError` if ``path`` is absolute (POSIX, Windows drive or UNC)."""
+    if path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path):
+        raise UnsafeArchiveError(f"{archive}: refusing to extract member {member!r}: absolute path {path!r}")

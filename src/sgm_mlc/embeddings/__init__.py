@@ -1,0 +1,1 @@
+"""Word vectors for the project's vocabulary (gensim)."""

@@ -1,0 +1,1 @@
+"""Label vocabularies and the orders in which a sequence model emits labels."""

@@ -1,0 +1,1 @@
+"""Text to tokens, and the word vocabulary."""

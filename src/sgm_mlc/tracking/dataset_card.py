@@ -1,0 +1,50 @@
+"""Log a processed dataset's card (parameters, counts, checksum) as one MLflow run per dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from sgm_mlc.data.download import sha256_of
+from sgm_mlc.tracking.runs import get_or_create_run, git_commit, log_run, run_key
+
+RULE = "log_dataset_card"
+
+
+def card_metrics(card: dict[str, Any]) -> dict[str, float]:
+    """The card's numbers as flat MLflow metrics."""
+    metrics = {
+        "documents": card["documents"],
+        "labels": card["labels"],
+        "label_cardinality": card["label_cardinality"],
+        "vocabulary_size": card["vocabulary_size"],
+        "skipped_records": sum(card["skipped_records"].values()),
+    }
+    for split, figures in card["splits"].items():
+        metrics[f"{split}.documents"] = figures["documents"]
+        metrics[f"{split}.labels_used"] = figures["labels_used"]
+        metrics[f"{split}.label_cardinality"] = figures["label_cardinality"]
+        metrics[f"{split}.unknown_token_rate"] = card["unknown_token_rate"][split]
+    return metrics
+
+
+def log_dataset_card(
+    uri: str, experiment: str, dataset: str, params: dict[str, Any], processed_dir: Path, project_dir: Path
+) -> dict[str, str]:
+    """Get or create the dataset's run and log its parameters, card figures and card file; return its ids."""
+    card_path = processed_dir / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    client = MlflowClient(tracking_uri=uri)
+    key = run_key(RULE, {"dataset": dataset}, params)
+    run_id = get_or_create_run(client, experiment, key, run_name=f"dataset-{dataset}")
+    tags = {
+        "sgm_mlc.rule": RULE,
+        "sgm_mlc.dataset": dataset,
+        "sgm_mlc.dataset_sha256": sha256_of(processed_dir / "examples.parquet"),
+        "mlflow.source.git.commit": git_commit(project_dir),
+    }
+    log_run(client, run_id, params, card_metrics(card), tags, artifacts=[card_path])
+    return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

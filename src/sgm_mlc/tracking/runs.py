@@ -1,0 +1,129 @@
+"""Runs in the MLflow tracking store, found again by a deterministic ``run_key`` tag.
+
+Parallel jobs must not race to create the store or the experiment: :func:`init_tracking` does both once (the
+workflow's ``init_tracking`` rule), and every job then gets or creates its own run by ``run_key`` (rule,
+wildcards and a hash of the parameters), so a retried job resumes its run instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+T = TypeVar("T")
+RUN_KEY_TAG = "sgm_mlc.run_key"
+MAX_PARAM_LENGTH = 6000
+SQLITE_LOCK_RETRIES = 6
+
+
+def tracking_uri(tracking_params: Mapping[str, Any]) -> str:
+    """The store to log to: ``MLFLOW_TRACKING_URI`` when set (a shared server), else ``tracking.uri``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or tracking_params["uri"]
+
+
+def init_tracking(uri: str, experiment: str) -> str:
+    """Create the store's tables and the experiment if they do not exist yet; return the experiment id."""
+    client = MlflowClient(tracking_uri=uri)
+    existing = client.get_experiment_by_name(experiment)
+    if existing is not None:
+        return existing.experiment_id
+    try:
+        return client.create_experiment(experiment)
+    except MlflowException:  # created meanwhile by another process
+        return client.get_experiment_by_name(experiment).experiment_id
+
+
+def run_key(rule: str, wildcards: Mapping[str, str], params: Any) -> str:
+    """A stable identity for one job: rule, wildcards, and a short hash of its parameters."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    parts = [rule] + [f"{name}={value}" for name, value in sorted(wildcards.items())] + [digest]
+    return "/".join(parts)
+
+
+def get_or_create_run(client: MlflowClient, experiment: str, key: str, run_name: str) -> str:
+    """The id of the run tagged ``key`` in ``experiment``, created (and tagged) if there is none."""
+    experiment_id = with_lock_retries(lambda: client.get_experiment_by_name(experiment))
+    if experiment_id is None:
+        raise RuntimeError(f"MLflow experiment {experiment!r} does not exist; run the init_tracking step first")
+    experiment_id = experiment_id.experiment_id
+    escaped = key.replace("'", "\\'")
+    found = with_lock_retries(
+        lambda: client.search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{escaped}'", max_results=1)
+    )
+    if found:
+        return found[0].info.run_id
+    run = with_lock_retries(lambda: client.create_run(experiment_id, tags={RUN_KEY_TAG: key}, run_name=run_name))
+    return run.info.run_id
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested parameters as ``{"a.b.c": "value"}`` strings, the form MLflow stores."""
+    flat: dict[str, str] = {}
+    for name, value in params.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{key}."))
+        else:
+            flat[key] = json.dumps(value) if isinstance(value, (list, tuple, type(None), bool)) else str(value)
+    return flat
+
+
+def log_run(
+    client: MlflowClient,
+    run_id: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts: Iterator[Path] | list[Path] = (),
+) -> None:
+    """Log parameters (flattened), metrics, tags and artifact files to ``run_id``, then mark it finished.
+
+    Logging the same values again (a retried job) is harmless: MLflow accepts a parameter re-logged with
+    the same value, and metrics are logged at step 0 with a fixed timestamp.
+    """
+    flat = {name: value[:MAX_PARAM_LENGTH] for name, value in flatten(params).items()}
+    existing = with_lock_retries(lambda: client.get_run(run_id)).data.params
+    new_params = [Param(name, value) for name, value in sorted(flat.items()) if name not in existing]
+    metric_entities = [Metric(name, float(value), 0, 0) for name, value in sorted(metrics.items())]
+    tag_entities = [RunTag(name, str(value)) for name, value in sorted(tags.items())]
+    for start in range(0, max(len(new_params), len(metric_entities), len(tag_entities)), 100):
+        batch_params = new_params[start : start + 100]
+        batch_metrics = metric_entities[start : start + 100]
+        batch_tags = tag_entities[start : start + 100]
+        with_lock_retries(lambda: client.log_batch(run_id, batch_metrics, batch_params, batch_tags))
+    for artifact in artifacts:
+        with_lock_retries(lambda: client.log_artifact(run_id, str(artifact)))
+    with_lock_retries(lambda: client.set_terminated(run_id, "FINISHED"))
+
+
+def git_commit(directory: Path) -> str:
+    """The commit checked out in ``directory`` (``unknown`` outside a git work tree)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def with_lock_retries(action: Callable[[], T]) -> T:
+    """Run ``action``, retrying with backoff while a SQLite store is locked by a parallel job."""
+    for attempt in range(SQLITE_LOCK_RETRIES - 1):
+        try:
+            return action()
+        except MlflowException as error:
+            if "locked" not in str(error).lower():
+                raise
+            time.sleep(0.2 * 2**attempt)
+    return action()

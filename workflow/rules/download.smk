@@ -1,0 +1,16 @@
+# ---------------------------------------------------------------------------------------------------------
+# download_dataset: the raw files of one dataset (fetched and checksum-verified, or generated for synthetic)
+# ---------------------------------------------------------------------------------------------------------
+rule download_dataset:
+    output:
+        directory("data/raw/{dataset}"),
+    params:
+        config=lambda wildcards: step_config(dataset=wildcards.dataset),
+    log:
+        "results/logs/download_dataset/{dataset}.log",
+    conda:
+        "../../envs/data.yaml"
+    retries: 1
+    shell:
+        "python -m sgm_mlc download --dataset {wildcards.dataset} --out {output} --config {params.config:q}"
+        " > {log} 2>&1"

@@ -1,0 +1,38 @@
+# ---------------------------------------------------------------------------------------------------------
+# init_tracking: create the MLflow store and experiment once, before parallel jobs log to it
+# ---------------------------------------------------------------------------------------------------------
+rule init_tracking:
+    output:
+        "results/tracking/experiment.json",
+    params:
+        config=step_config("tracking"),
+    log:
+        "results/logs/init_tracking/init_tracking.log",
+    conda:
+        "../../envs/tracking.yaml"
+    shell:
+        "python -m sgm_mlc init-tracking --out {output} --config {params.config:q} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# log_dataset_card: one MLflow run per dataset with its parameters, counts and card (found again by run key)
+# ---------------------------------------------------------------------------------------------------------
+rule log_dataset_card:
+    input:
+        experiment="results/tracking/experiment.json",
+        card="data/processed/{dataset}/card.json",
+        examples="data/processed/{dataset}/examples.parquet",
+    output:
+        "results/tracking/{dataset}/dataset_card_run.json",
+    params:
+        config=lambda wildcards: step_config("preprocess", "tracking", dataset=wildcards.dataset),
+        processed_dir=lambda wildcards, input: Path(input.card).parent,
+    log:
+        "results/logs/log_dataset_card/{dataset}.log",
+    conda:
+        "../../envs/tracking.yaml"
+    resources:
+        tracking_writes=1,
+    shell:
+        "python -m sgm_mlc log-dataset-card --dataset {wildcards.dataset} --processed {params.processed_dir}"
+        " --out {output} --config {params.config:q} > {log} 2>&1"

@@ -10,6 +10,13 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(sorted(config["datasets"])),
+    order="|".join(ORDERS),
+
+
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/embeddings.smk"

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 _CHUNK = 1 << 16
+_POLL_SECONDS = 0.02  # how quickly shutdown() is noticed
 _RANGE = re.compile(r"bytes=(\d+)-$")
 
 
@@ -80,31 +81,29 @@ def _handler_for(behaviour: _Behaviour) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (name fixed by http.server)
-            range_header = self.headers.get("Range")
-            status = self._answer(range_header)
-            behaviour.record(Request(self.path, range_header, status))
-
-        def _answer(self, range_header: str | None) -> int:
-            """Send the response; return its status code."""
+            """Answer 503 (forced failure), 404, 416, 206 (range) or 200."""
             if behaviour.take_failure():
                 return self._send_empty(503)
             file = self._resolve()
             if file is None:
                 return self._send_empty(404)
             size = file.stat().st_size
-            match = _RANGE.match(range_header or "") if behaviour.support_range else None
+            match = _RANGE.match(self.headers.get("Range") or "") if behaviour.support_range else None
             start = int(match.group(1)) if match else 0
             if start and start >= size:
                 return self._send_empty(416, {"Content-Range": f"bytes */{size}"})
-            status = 206 if match else 200
-            self.send_response(status)
+            self.send_response(206 if match else 200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(size - start))
             if match:
                 self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
             self.end_headers()
             self._send_body(file, start, behaviour.take_truncation())
-            return status
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            """Log the request (before the client can see the answer), then start the response."""
+            behaviour.record(Request(self.path, self.headers.get("Range"), code))
+            super().send_response(code, message)
 
         def _resolve(self) -> Path | None:
             """The served file for the request path, or None if missing or outside the root."""
@@ -127,14 +126,13 @@ def _handler_for(behaviour: _Behaviour) -> type[BaseHTTPRequestHandler]:
             if limit is not None:
                 self.close_connection = True
 
-        def _send_empty(self, status: int, headers: dict[str, str] | None = None) -> int:
-            """Send a body-less response with ``status``; return ``status``."""
+        def _send_empty(self, status: int, headers: dict[str, str] | None = None) -> None:
+            """Send a body-less response with ``status``."""
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            return status
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (signature fixed by http.server)
             """Keep test output quiet."""
@@ -162,7 +160,9 @@ def serve_directory(
     behaviour = _Behaviour(Path(root), fail_first, support_range, truncate_to, truncate_times, [], threading.Lock())
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(behaviour))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="test-http-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": _POLL_SECONDS}, name="test-http-server", daemon=True
+    )
     thread.start()
     base_url = ServedDirectory(f"http://127.0.0.1:{server.server_address[1]}/")
     base_url.requests = behaviour.log

@@ -1,14 +1,15 @@
-# Helpers shared by the rule files: params validation, wildcard constraints, target lists, and the step
-# configuration each rule passes to `python -m sgm_mlc`.
+# Helpers shared by every rule file. Params validation, target lists, and the step configuration each
+# job passes to `python -m sgm_mlc`.
 import json
-import os
+import shlex
 import sys
 from pathlib import Path
 
 PROJECT_SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, PROJECT_SRC)
-# Jobs import the library from the source tree too, in the venv and inside the conda envs alike.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PROJECT_SRC, os.environ.get("PYTHONPATH")]))
+# Jobs import the library from the source tree, in the venv and inside the conda envs alike (the envs carry
+# only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
 from sgm_mlc.config import validate_params
 from sgm_mlc.labels.orders import ORDERS
@@ -17,11 +18,6 @@ validate_params(config, source="params.yaml (with any --config/--configfile over
 
 DATASETS = config["run"]["datasets"]
 LABEL_ORDERS = config["run"]["label_orders"]
-
-
-wildcard_constraints:
-    dataset="|".join(sorted(config["datasets"])),
-    order="|".join(ORDERS),
 
 
 def step_config(*sections, dataset=None):

@@ -14,3 +14,9 @@ rule download_dataset:
     shell:
         "python -m sgm_mlc download --dataset {wildcards.dataset} --out {output} --config {params.config:q}"
         " > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): the raw files of every dataset in run.datasets.
+rule phase_download:
+    input:
+        expand("data/raw/{dataset}", dataset=DATASETS),

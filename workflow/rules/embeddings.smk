@@ -19,3 +19,9 @@ rule build_word_embeddings:
     shell:
         "python -m sgm_mlc build-embeddings --processed {params.processed_dir} --out {params.out_dir}"
         " --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): word vectors for every dataset in run.datasets.
+rule phase_embeddings:
+    input:
+        expand("results/embeddings/{dataset}/vectors.npy", dataset=DATASETS),

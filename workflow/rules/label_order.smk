@@ -18,3 +18,9 @@ rule build_label_order:
     shell:
         "python -m sgm_mlc build-label-order --processed {params.processed_dir} --order {wildcards.order}"
         " --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): every order in run.label_orders for every dataset in run.datasets.
+rule phase_label_orders:
+    input:
+        expand("results/label_orders/{dataset}/{order}/sequences.parquet", dataset=DATASETS, order=LABEL_ORDERS),

@@ -18,3 +18,9 @@ rule preprocess_to_parquet:
     shell:
         "python -m sgm_mlc preprocess --dataset {wildcards.dataset} --raw {input} --out {params.out_dir}"
         " --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): every dataset in run.datasets, processed.
+rule phase_preprocess:
+    input:
+        expand("data/processed/{dataset}/examples.parquet", dataset=DATASETS),

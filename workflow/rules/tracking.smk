@@ -36,3 +36,9 @@ rule log_dataset_card:
     shell:
         "python -m sgm_mlc log-dataset-card --dataset {wildcards.dataset} --processed {params.processed_dir}"
         " --out {output} --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): the dataset card of every dataset in run.datasets, logged.
+rule phase_tracking:
+    input:
+        tracking_targets(),

@@ -24,6 +24,7 @@ import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -168,7 +169,7 @@ def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> N
             log.info("resuming %s at byte %d", url, offset)
         elif offset:
             log.info("%s sent the whole file instead of resuming at byte %d; starting over", url, offset)
-        announced = _content_length(response)
+        announced = _content_length(response.headers)
         start = offset if resumed else 0
         with partial.open("ab" if resumed else "wb") as sink:
             received = _copy(response, sink, start, announced, partial.name, progress)
@@ -184,13 +185,15 @@ def _discard_unresumable(error: urllib.error.HTTPError, partial: Path, offset: i
         raise _ShortRead(f"server cannot resume at byte {offset}; starting over") from error
 
 
-def _content_length(response: http.client.HTTPResponse) -> int | None:
-    """The announced body length, or None if the server did not say."""
-    value = response.headers.get("Content-Length")
+def _content_length(headers: Message) -> int | None:
+    """The announced body length, or None if the response does not say."""
+    value = headers.get("Content-Length")
     return int(value) if value and value.isdigit() else None
 
 
-def _copy(response: IO[bytes], sink: IO[bytes], start: int, announced: int | None, name: str, progress: bool) -> int:
+def _copy(
+    response: IO[bytes], sink: IO[bytes], start: int, announced: int | None, name: str, progress: bool
+) -> int:
     """Stream ``response`` into ``sink`` with a progress bar; return the number of body bytes received."""
     total = None if announced is None else start + announced
     received = 0
@@ -216,6 +219,8 @@ def _reason(error: BaseException) -> str:
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         return str(error.reason)
+    if isinstance(error, _ShortRead):
+        return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
@@ -279,7 +284,11 @@ def _extractor_for(archive: Path) -> Callable[[Path, Path], None]:
 
 
 def _extract_tar(archive: Path, destination: Path) -> None:
-    """Check every member of the tar ``archive``, then extract it into ``destination`` with the data filter."""
+    """Check every member of the tar ``archive``, then extract it into ``destination`` with the data filter.
+
+    The stream is read to its end afterwards, so a compressed archive missing only its trailer (which tarfile
+    never reaches) is still reported as truncated.
+    """
     with tarfile.open(archive, "r:*") as tar:
         members = tar.getmembers()
         for member in members:
@@ -287,7 +296,10 @@ def _extract_tar(archive: Path, destination: Path) -> None:
         try:
             tar.extractall(destination, members=members, filter="data")
         except tarfile.FilterError as error:
-            raise UnsafeArchiveError(f"{archive}: refusing to extract member {error.tarinfo.name!r}: {error}") from error
+            name = error.tarinfo.name
+            raise UnsafeArchiveError(f"{archive}: refusing to extract member {name!r}: {error}") from error
+        while tar.fileobj.read(_CHUNK):
+            pass
 
 
 def _check_tar_member(archive: Path, member: tarfile.TarInfo, destination: Path) -> None:
@@ -310,16 +322,11 @@ def _extract_zip(archive: Path, destination: Path) -> None:
 
 
 def _check_inside(archive: Path, member: str, destination: Path, path: str) -> None:
-    """Raise :class:`UnsafeArchiveError` unless ``path`` (relative to ``destination``) stays inside it."""
-    _refuse_absolute(archive, member, path)
+    """Raise :class:`UnsafeArchiveError` if ``path`` (relative to ``destination``) is absolute or leaves it."""
+    if PurePosixPath(path).is_absolute():
+        raise UnsafeArchiveError(f"{archive}: refusing to extract member {member!r}: absolute path {path!r}")
     root = destination.resolve()
     if not (root / path).resolve().is_relative_to(root):
         raise UnsafeArchiveError(
             f"{archive}: refusing to extract member {member!r}: {path!r} points outside the destination folder"
         )
-
-
-def _refuse_absolute(archive: Path, member: str, path: str) -> None:
-    """Raise :class:`UnsafeArchiveError` if ``path`` is absolute (POSIX, Windows drive or UNC)."""
-    if path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path):
-        raise UnsafeArchiveError(f"{archive}: refusing to extract member {member!r}: absolute path {path!r}")

@@ -14,8 +14,8 @@ carved at random, seeded, from the training stories; the test split is Lewis's T
 A story's text is its ``<TITLE>`` and ``<BODY>`` joined by a newline (either may be missing; a
 ``<TEXT TYPE="UNPROC">`` story, which has neither, keeps its whole text — 61 of the kept stories), with SGML
 character references decoded and control characters but newline and tab removed; its labels are its
-``<TOPICS>`` in source order without repeats, restricted to the 90 topics. Malformed records are skipped, each logged with its file and position, and counted in
-:attr:`Reuters21578.skipped`.
+``<TOPICS>`` in source order without repeats, restricted to the 90 topics. Malformed records are skipped, each
+logged with its file and position and counted in :attr:`Reuters21578.skipped`.
 """
 
 from __future__ import annotations

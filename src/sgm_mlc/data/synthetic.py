@@ -280,11 +280,10 @@ class _Chain:
         while True:
             room = max_labels - len(sequence)
             options = [(j, w) for j, w in row if j not in used and 1 + len(self.forced(used, j)) <= room]
-            stop = self.end[sequence[-1]] if sequence else 0.0
-            total = stop + sum(w for _, w in options)
             if not options:
                 break
-            threshold = rng.random() * total
+            stop = self.end[sequence[-1]] if sequence else 0.0  # the first label is never the end
+            threshold = rng.random() * (stop + sum(w for _, w in options))
             label = None
             for j, w in options:
                 threshold -= w

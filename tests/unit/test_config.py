@@ -1,0 +1,66 @@
+import pytest
+import yaml
+
+from sgm_mlc.config import ParamsError, load_params, validate_params, validate_sections
+
+
+def test_project_params_are_valid(project_root):
+    params = load_params(project_root / "params.yaml")
+    assert params["run"]["datasets"]
+
+
+def test_misspelt_key_names_key_and_allowed_keys(params):
+    params["embeddings"]["dimenson"] = params["embeddings"].pop("dimension")
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    message = str(caught.value)
+    assert "embeddings: unknown key(s) 'dimenson'" in message
+    assert "allowed keys: dimension, epochs" in message
+    assert "'dimension' is a required property" in message
+
+
+def test_wrong_type_names_key_and_type(params):
+    params["embeddings"]["window"] = "5"
+    with pytest.raises(ParamsError, match=r"embeddings\.window: '5' should be of type integer"):
+        validate_params(params)
+
+
+def test_float_written_without_dot_is_caught(tmp_path, params):
+    text = yaml.safe_dump(params).replace("background_word_share: 0.6", "background_word_share: 6e-1")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=r"datasets\.synthetic\.background_word_share: '6e-1' should be of type number"):
+        load_params(path)
+
+
+def test_unknown_dataset_lists_allowed_values(params):
+    params["run"]["datasets"] = ["synthetic", "reuters"]
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    assert "run.datasets.1: 'reuters' is not allowed; allowed values: 'synthetic', 'reuters21578'" in str(caught.value)
+
+
+def test_pretrained_method_requires_a_path(params):
+    params["embeddings"]["method"] = "pretrained"
+    with pytest.raises(ParamsError, match=r"embeddings\.pretrained_path: None"):
+        validate_params(params)
+
+
+def test_missing_file_and_bad_yaml_name_the_file(tmp_path):
+    with pytest.raises(ParamsError, match="no such params file"):
+        load_params(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("run: [unclosed\n")
+    with pytest.raises(ParamsError, match=f"{broken}: not valid YAML"):
+        load_params(broken)
+
+
+def test_sections_validate_on_their_own(params):
+    validate_sections({"embeddings": params["embeddings"], "datasets": {"synthetic": params["datasets"]["synthetic"]}})
+    params["datasets"]["synthetic"]["seed"] = -1
+    with pytest.raises(ParamsError) as caught:
+        validate_sections({"datasets": {"synthetic": params["datasets"]["synthetic"], "imagenet": {}}, "model": {}})
+    message = str(caught.value)
+    assert "datasets.synthetic.seed: -1 is less than the minimum of 0" in message
+    assert "datasets.imagenet: unknown key" in message
+    assert "model: unknown section" in message

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from sgm_mlc.tracking.runs import (
+    RUN_KEY_TAG,
+    flatten,
+    get_or_create_run,
+    init_tracking,
+    log_run,
+    run_key,
+    tracking_uri,
+)
+
+
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One SQLite store for the module (creating its tables takes seconds)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture
+def store(store_uri, request, monkeypatch, tmp_path):
+    """A client whose experiment "exp" is new for each test (its name carries the test's name)."""
+    monkeypatch.chdir(tmp_path)  # artifacts land in this test's folder
+    client = MlflowClient(tracking_uri=store_uri)
+    client.experiment = f"exp-{request.node.name}"
+    init_tracking(store_uri, client.experiment)
+    return client
+
+
+def test_init_tracking_is_idempotent(store):
+    first = store.get_experiment_by_name(store.experiment).experiment_id
+    assert init_tracking(store.tracking_uri, store.experiment) == first
+
+
+def test_run_key_is_stable_and_sensitive_to_params():
+    key = run_key("rule", {"dataset": "synthetic", "order": "frequency"}, {"a": 1, "b": [1, 2]})
+    assert key == run_key("rule", {"order": "frequency", "dataset": "synthetic"}, {"b": [1, 2], "a": 1})
+    assert key.startswith("rule/dataset=synthetic/order=frequency/")
+    assert key != run_key("rule", {"dataset": "synthetic", "order": "frequency"}, {"a": 2, "b": [1, 2]})
+
+
+def test_get_or_create_run_resumes_the_same_run(store):
+    first = get_or_create_run(store, store.experiment, "k/1", "name")
+    assert get_or_create_run(store, store.experiment, "k/1", "name") == first
+    assert get_or_create_run(store, store.experiment, "k/2", "name") != first
+    runs = store.search_runs([store.get_experiment_by_name(store.experiment).experiment_id])
+    assert sorted(run.data.tags[RUN_KEY_TAG] for run in runs) == ["k/1", "k/2"]
+
+
+def test_get_or_create_run_needs_the_experiment(store):
+    with pytest.raises(RuntimeError, match="run the init_tracking step first"):
+        get_or_create_run(store, "missing", "k", "name")
+
+
+def test_log_run_twice_keeps_one_run_with_params_metrics_and_artifacts(store, tmp_path):
+    artifact = tmp_path / "card.json"
+    artifact.write_text(json.dumps({"documents": 3}))
+    params = {"datasets": {"synthetic": {"seed": 13, "document_length": [4, 9]}}, "flag": True}
+    for _ in range(2):
+        run_id = get_or_create_run(store, store.experiment, "key", "dataset-synthetic")
+        log_run(store, run_id, params, {"documents": 3}, {"sgm_mlc.dataset": "synthetic"}, [artifact])
+    run = store.get_run(run_id)
+    assert run.data.params == {"datasets.synthetic.seed": "13", "datasets.synthetic.document_length": "[4, 9]", "flag": "true"}
+    assert run.data.metrics == {"documents": 3.0}
+    assert run.info.status == "FINISHED"
+    assert [a.path for a in store.list_artifacts(run_id)] == ["card.json"]
+    assert len(store.search_runs([run.info.experiment_id])) == 1
+
+
+def test_flatten_and_uri_override(monkeypatch):
+    assert flatten({"a": {"b": {"c": 1}}, "d": None}) == {"a.b.c": "1", "d": "null"}
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri({"uri": "sqlite:///x.db"}) == "sqlite:///x.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri({"uri": "sqlite:///x.db"}) == "http://127.0.0.1:5000"

@@ -109,7 +109,10 @@ def run_log_dataset_card(args: argparse.Namespace) -> None:
 
     params = step_params(args)
     tracking = section(params, "tracking")
-    logged = {"dataset": section(params, "datasets", args.dataset), "preprocess": section(params, "preprocess")}
+    logged = {
+        "datasets": {args.dataset: section(params, "datasets", args.dataset)},
+        "preprocess": section(params, "preprocess"),
+    }
     record = log_dataset_card(
         tracking_uri(tracking), tracking["experiment"], args.dataset, logged, args.processed, Path.cwd()
     )

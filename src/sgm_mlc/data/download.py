@@ -161,6 +161,7 @@ def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> N
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
+        error.close()  # its code and reason stay readable; the connection is released now
         _discard_unresumable(error, partial, offset)
         raise
     with response:
@@ -180,7 +181,6 @@ def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> N
 def _discard_unresumable(error: urllib.error.HTTPError, partial: Path, offset: int) -> None:
     """On ``416 Range Not Satisfiable`` the partial file is unusable: delete it and retry from zero."""
     if error.code == 416 and offset:
-        error.close()
         partial.unlink()
         raise _ShortRead(f"server cannot resume at byte {offset}; starting over") from error
 

@@ -1,0 +1,38 @@
+import json
+
+import yaml
+
+from sgm_mlc.cli import main
+
+
+def test_validate_params_accepts_the_project_file(project_root, capsys, monkeypatch):
+    monkeypatch.chdir(project_root)
+    assert main(["validate-params"]) == 0
+    assert "params.yaml: valid" in capsys.readouterr().out
+
+
+def test_invalid_params_file_exits_2_naming_key(tmp_path, params, caplog):
+    params["run"]["label_orders"] = ["frequency", "length"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["validate-params", "--params", str(tmp_path / "params.yaml")]) == 2
+    assert "run.label_orders.1: 'length' is not allowed; allowed values: 'frequency'" in caplog.text
+
+
+def test_step_config_is_validated_and_must_hold_the_section(tmp_path, params, caplog):
+    bad = json.dumps({"embeddings": dict(params["embeddings"], epochs=0)})
+    assert main(["build-embeddings", "--processed", str(tmp_path), "--out", str(tmp_path), "--config", bad]) == 2
+    assert "embeddings.epochs: 0 is less than the minimum of 1" in caplog.text
+    missing = json.dumps({"preprocess": params["preprocess"]})
+    assert main(["build-label-order", "--processed", str(tmp_path), "--order", "natural", "--out", str(tmp_path), "--config", missing]) == 2
+    assert "params lack the section label_orders" in caplog.text
+
+
+def test_download_then_preprocess_synthetic_from_the_command_line(tmp_path, params):
+    params["datasets"]["synthetic"].update(n_documents=120, vocabulary_size=300)
+    config = json.dumps({"datasets": {"synthetic": params["datasets"]["synthetic"]}, "preprocess": params["preprocess"]})
+    raw, processed = tmp_path / "raw", tmp_path / "processed"
+    assert main(["download", "--dataset", "synthetic", "--out", str(raw), "--config", config]) == 0
+    assert main(["preprocess", "--dataset", "synthetic", "--raw", str(raw), "--out", str(processed), "--config", config]) == 0
+    card = json.loads((processed / "card.json").read_text())
+    assert card["documents"] == 120 and card["vocabulary_size"] > 2
+    assert not list(tmp_path.glob("**/*.partial"))

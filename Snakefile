@@ -1,4 +1,4 @@
-# sgm-mlc: the whole pipeline, from downloads to label orders (models, evaluation and report come next).
+# sgm-mlc: the whole pipeline, from downloads to trained and evaluated models (report comes next).
 #   snakemake --cores 8 all                 # in the project's venv
 #   snakemake --cores 8 --use-conda all     # each step in its own conda env (envs/)
 from snakemake.utils import min_version
@@ -15,12 +15,16 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(sorted(config["datasets"])),
     order="|".join(ORDERS),
+    model="|".join(MODEL_NAMES),
+    seed=r"\d+",
 
 
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/label_order.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tracking.smk"
 
 

@@ -119,6 +119,69 @@ def run_log_dataset_card(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
+def model_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The sections a train/evaluate/log step reads, with its model's entry checked to be present."""
+    params = step_params(args)
+    section(params, "models", args.model)
+    return params
+
+
+def limit_threads(threads: int) -> None:
+    """Cap torch's CPU threads to what the scheduler gave the job (0 keeps torch's default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from sgm_mlc.experiment.runner import train_model
+
+    limit_threads(args.threads)
+    train_model(args.model, model_params(args), args.seed, args.processed, args.embeddings, args.label_order, args.out)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from sgm_mlc.experiment.runner import evaluate_model
+
+    limit_threads(args.threads)
+    evaluate_model(args.model, model_params(args), args.processed, args.embeddings, args.label_order, args.model_dir, args.out)
+
+
+def run_log_training_run(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tracking.runs import tracking_uri
+    from sgm_mlc.tracking.training_run import log_training_run
+
+    params = model_params(args)
+    tracking = section(params, "tracking")
+    logged = {name: value for name, value in params.items() if name != "tracking"}
+    logged["run"] = {"dataset": args.dataset, "model": args.model, "order": args.order, "seed": args.seed}
+    wildcards = {"dataset": args.dataset, "model": args.model, "order": args.order, "seed": str(args.seed)}
+    record = log_training_run(
+        tracking_uri(tracking),
+        tracking["experiment"],
+        wildcards,
+        logged,
+        args.model_dir,
+        args.evaluation_dir,
+        args.processed / "examples.parquet",
+        Path.cwd(),
+    )
+    write_json(args.out, record)
+
+
+def add_run_arguments(sub: argparse.ArgumentParser) -> None:
+    """The arguments naming one run and the files it reads."""
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--order", required=True, choices=ORDERS)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
+    sub.add_argument("--embeddings", type=Path, help="results/embeddings/<dataset> (neural models)")
+    sub.add_argument("--label-order", type=Path, help="results/label_orders/<dataset>/<order>")
+    sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sgm-mlc", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -150,6 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("build-label-order", run_build_label_order, "label vocabulary and label sequences for one order")
     sub.add_argument("--processed", type=Path, required=True)
     sub.add_argument("--order", required=True, choices=ORDERS)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("train", run_train, "train one model on one dataset, label order and seed")
+    add_run_arguments(sub)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("evaluate", run_evaluate, "decode validation and test; write metrics.json and predictions.parquet")
+    add_run_arguments(sub)
+    sub.add_argument("--model-dir", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("log-training-run", run_log_training_run, "log (or re-log) a finished run to MLflow")
+    add_run_arguments(sub)
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--model-dir", type=Path, required=True)
+    sub.add_argument("--evaluation-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("init-tracking", run_init_tracking, "create the MLflow store and experiment once")

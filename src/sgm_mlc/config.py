@@ -7,6 +7,7 @@ what is allowed there.
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,8 @@ import jsonschema
 import yaml
 
 SCHEMA_RESOURCE = "params.schema.yaml"
+# Sections made of named entries, of which a step may receive only some (its dataset, its model).
+NAMED_SECTIONS = ("datasets", "models")
 
 
 class ParamsError(ValueError):
@@ -43,12 +46,43 @@ def load_params(path: str | Path) -> dict[str, Any]:
 
 
 def validate_params(params: Any, source: str = "params.yaml") -> None:
-    """Raise :class:`ParamsError` listing every schema violation in ``params``, each with its key path."""
+    """Raise :class:`ParamsError` listing every schema violation in ``params``, each with its key path.
+
+    Once ``params`` is valid, every dataset's view of it (its ``overrides`` merged in) must be valid too.
+    """
+    problems = schema_problems(params)
+    if not problems:
+        for dataset in params.get("overrides") or {}:
+            problems += [f"{p} (with overrides.{dataset} merged)" for p in schema_problems(dataset_view(params, dataset))]
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ParamsError(f"{source} is not valid:\n{lines}")
+
+
+def schema_problems(params: Any) -> list[str]:
+    """One line per schema violation, sorted by key path."""
     validator = jsonschema.Draft202012Validator(params_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        lines = "\n".join(f"  - {describe_error(error)}" for error in errors)
-        raise ParamsError(f"{source} is not valid:\n{lines}")
+    return [describe_error(error) for error in errors]
+
+
+def dataset_view(params: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """``params`` as one dataset sees them: ``overrides.<dataset>`` merged (deeply) over the sections."""
+    view = copy.deepcopy(params)
+    for section, changes in (view.get("overrides") or {}).get(dataset, {}).items():
+        view[section] = deep_merge(view[section], changes)
+    return view
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``changes`` merged in: nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def describe_error(error: jsonschema.ValidationError) -> str:
@@ -56,6 +90,10 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "unevaluatedProperties":
+        allowed = sorted(declared_properties(error.schema))
         unknown = sorted(set(error.instance) - set(allowed))
         return f"{key}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(allowed)}"
     if error.validator == "enum":
@@ -68,13 +106,14 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     return f"{key}: {error.message}"
 
 
-def dataset_params(params: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """The ``datasets.<dataset>`` section, with a clear error for a name the schema does not know."""
-    try:
-        return params["datasets"][dataset]
-    except KeyError:
-        known = ", ".join(sorted(params["datasets"]))
-        raise ParamsError(f"unknown dataset {dataset!r}; known datasets: {known}") from None
+def declared_properties(schema: dict[str, Any]) -> set[str]:
+    """The property names a schema declares, including those of the ``allOf`` parts it refers to."""
+    names = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        if "$ref" in part:
+            part = params_schema()["$defs"][part["$ref"].rsplit("/", 1)[-1]]
+        names |= declared_properties(part)
+    return names
 
 
 def validate_sections(partial: Any, source: str = "--config") -> None:
@@ -93,8 +132,8 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
             allowed = ", ".join(sorted(schema["properties"]))
             problems.append(f"{section}: unknown section; allowed sections: {allowed}")
             continue
-        if section == "datasets" and isinstance(value, dict):
-            parts = [(["datasets", name], value[name]) for name in value]
+        if section in NAMED_SECTIONS and isinstance(value, dict):
+            parts = [([section, name], value[name]) for name in value]
         else:
             parts = [([section], value)]
         for path, part in parts:

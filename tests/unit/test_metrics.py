@@ -181,7 +181,7 @@ def test_position_deviation_of_identical_sequences_is_zero():
     assert position_deviation(sequences, sequences) == 0.0
 
 
-def test_position_deviation_of_a_swapped_pair_is_one():
+def test_position_deviation_of_swapped_pairs():
     assert position_deviation([["a", "b", "c"]], [["b", "a", "c"]]) == pytest.approx(2 / 3)
     assert position_deviation([["a", "b"]], [["b", "a"]]) == 1.0
 

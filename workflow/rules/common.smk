@@ -11,8 +11,10 @@ sys.path.insert(0, PROJECT_SRC)
 # only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
-from sgm_mlc.config import validate_params
+from sgm_mlc.config import dataset_view, validate_params
 from sgm_mlc.labels.orders import ORDERS
+
+MODEL_NAMES = ("br", "lp", "cc", "br_neural", "cnn", "seq2seq", "sgm")
 
 validate_params(config, source="params.yaml (with any --config/--configfile overrides)")
 
@@ -20,12 +22,41 @@ DATASETS = config["run"]["datasets"]
 LABEL_ORDERS = config["run"]["label_orders"]
 
 
-def step_config(*sections, dataset=None):
-    """JSON of the params.yaml sections one step reads (and, with `dataset`, that dataset's entry)."""
-    chosen = {name: config[name] for name in sections}
+SEEDS = config["run"]["seeds"]
+TRAIN_ORDERS = config["run"]["train_orders"]
+# Models whose result depends on the label order; the others are trained with the first train order only.
+ORDER_DEPENDENT_MODELS = ("cc", "seq2seq", "sgm")
+NEURAL_MODELS = ("br_neural", "cnn", "seq2seq", "sgm")
+
+
+def step_config(*sections, dataset=None, model=None):
+    """JSON of the params.yaml sections one step reads, as `dataset` sees them (its overrides merged), with
+    that dataset's entry and `model`'s entry."""
+    view = dataset_view(config, dataset) if dataset is not None else config
+    chosen = {name: view[name] for name in sections}
     if dataset is not None:
-        chosen["datasets"] = {dataset: config["datasets"][dataset]}
+        chosen["datasets"] = {dataset: view["datasets"][dataset]}
+    if model is not None:
+        chosen["models"] = {model: view["models"][model]}
     return json.dumps(chosen, sort_keys=True)
+
+
+def run_dirs(phase):
+    """`results/<phase>/<dataset>/<model>/<order>/seed<seed>` for every run of params.yaml's run section."""
+    dirs = []
+    for dataset in DATASETS:
+        for model in config["run"]["models"]:
+            orders = TRAIN_ORDERS if model in ORDER_DEPENDENT_MODELS else TRAIN_ORDERS[:1]
+            dirs += expand(f"results/{phase}/{dataset}/{model}/{{order}}/seed{{seed}}", order=orders, seed=SEEDS)
+    return dirs
+
+
+def evaluation_targets():
+    return [f"{run}/metrics.json" for run in run_dirs("evaluation")]
+
+
+def run_tracking_targets():
+    return [f"{run}/run.json" for run in run_dirs("tracking")]
 
 
 def data_targets():
@@ -43,4 +74,4 @@ def tracking_targets():
 
 
 def all_targets():
-    return data_targets() + tracking_targets()
+    return data_targets() + tracking_targets() + evaluation_targets() + run_tracking_targets()

@@ -38,7 +38,39 @@ rule log_dataset_card:
         " --out {output} --config {params.config:q} > {log} 2>&1"
 
 
-# Phase target (used by dvc.yaml): the dataset card of every dataset in run.datasets, logged.
+# ---------------------------------------------------------------------------------------------------------
+# log_training_run: one MLflow run per trained model (params, per-epoch and final metrics, model, predictions),
+# logged from the run's files; rerunning it re-logs a run whose tracking failed, into the same MLflow run
+# ---------------------------------------------------------------------------------------------------------
+rule log_training_run:
+    input:
+        experiment="results/tracking/experiment.json",
+        summary="results/models/{dataset}/{model}/{order}/seed{seed}/train_summary.json",
+        metrics="results/evaluation/{dataset}/{model}/{order}/seed{seed}/metrics.json",
+        examples="data/processed/{dataset}/examples.parquet",
+    output:
+        "results/tracking/{dataset}/{model}/{order}/seed{seed}/run.json",
+    params:
+        config=lambda wildcards: step_config(
+            "training", "decoding", "tracking", dataset=wildcards.dataset, model=wildcards.model
+        ),
+        processed_dir=lambda wildcards, input: Path(input.examples).parent,
+        model_dir=lambda wildcards, input: Path(input.summary).parent,
+        evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
+    log:
+        "results/logs/log_training_run/{dataset}/{model}/{order}/seed{seed}.log",
+    conda:
+        "../../envs/tracking.yaml"
+    resources:
+        tracking_writes=1,
+    shell:
+        "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --order {wildcards.order} --seed {wildcards.seed} --processed {params.processed_dir}"
+        " --model-dir {params.model_dir} --evaluation-dir {params.evaluation_dir} --out {output}"
+        " --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): every dataset card and every run, logged.
 rule phase_tracking:
     input:
-        tracking_targets(),
+        tracking_targets() + run_tracking_targets(),

@@ -16,12 +16,11 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 
 from sgm_mlc.atomic import atomic_path, write_json
+from sgm_mlc.embeddings import COVERAGE_FILE, VECTORS_FILE
 from sgm_mlc.text.vocab import PAD, SPECIALS, Vocabulary
 
 log = logging.getLogger(__name__)
 
-VECTORS_FILE = "vectors.npy"
-COVERAGE_FILE = "coverage.json"
 WORD2VEC_FILE = "word2vec.kv"
 
 

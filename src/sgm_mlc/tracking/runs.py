@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,19 +82,21 @@ def log_run(
     client: MlflowClient,
     run_id: str,
     params: Mapping[str, Any],
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, float] | Sequence[tuple[str, float, int]],
     tags: Mapping[str, str],
-    artifacts: Iterator[Path] | list[Path] = (),
+    artifacts: Iterable[Path] = (),
 ) -> None:
     """Log parameters (flattened), metrics, tags and artifact files to ``run_id``, then mark it finished.
 
-    Logging the same values again (a retried job) is harmless: MLflow accepts a parameter re-logged with
-    the same value, and metrics are logged at step 0 with a fixed timestamp.
+    ``metrics`` is ``{name: value}`` (logged at step 0) or ``(name, value, step)`` triples (e.g. one per
+    epoch). Logging the same values again (a retried job) is harmless: only parameters the run lacks are
+    sent, and metrics carry a fixed timestamp, so a re-log rewrites the same points.
     """
     flat = {name: value[:MAX_PARAM_LENGTH] for name, value in flatten(params).items()}
     existing = with_lock_retries(lambda: client.get_run(run_id)).data.params
     new_params = [Param(name, value) for name, value in sorted(flat.items()) if name not in existing]
-    metric_entities = [Metric(name, float(value), 0, 0) for name, value in sorted(metrics.items())]
+    points = sorted((name, value, 0) for name, value in metrics.items()) if isinstance(metrics, Mapping) else metrics
+    metric_entities = [Metric(name, float(value), 0, step) for name, value, step in points]
     tag_entities = [RunTag(name, str(value)) for name, value in sorted(tags.items())]
     for start in range(0, max(len(new_params), len(metric_entities), len(tag_entities)), 100):
         batch_params = new_params[start : start + 100]

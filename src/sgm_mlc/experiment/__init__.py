@@ -1,0 +1,1 @@
+"""One experiment run: a model trained on one dataset, label order and seed, then evaluated."""

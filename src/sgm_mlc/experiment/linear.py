@@ -1,0 +1,63 @@
+"""Train and evaluate one linear baseline (br, lp, cc) on one dataset, label order and seed."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sgm_mlc.atomic import write_json
+from sgm_mlc.experiment.evaluation import split_report, write_predictions
+from sgm_mlc.experiment.inputs import RunInputs
+from sgm_mlc.models.linear import build_linear_model, load, save
+
+MODEL_FILE = "model.joblib"
+
+
+def train_linear(model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, out_dir: Path) -> dict[str, Any]:
+    """Fit on the train split (the validation split is not used: the linear models have no epochs)."""
+    model = build_linear_model(model_name, {**params["models"][model_name], "random_state": seed}, inputs.label_ranking)
+    train = inputs.splits["train"]
+    started = time.perf_counter()
+    model.fit(train.tokens, train.label_sequences, inputs.label_ranking)
+    summary = {"model": model_name, "train_seconds": time.perf_counter() - started, "device": "cpu"}
+    save(model, out_dir / MODEL_FILE)
+    write_json(out_dir / "train_summary.json", summary)
+    return summary
+
+
+def ranked_labels(predictions: np.ndarray, scores: np.ndarray, ranking: list[str]) -> list[list[str]]:
+    """Each row's predicted labels ``(n, n_labels)`` 0/1, most confident (highest score) first."""
+    sequences = []
+    for row_predictions, row_scores in zip(predictions, scores):
+        chosen = np.flatnonzero(row_predictions)
+        chosen = chosen[np.argsort(-row_scores[chosen], kind="stable")]
+        sequences.append([ranking[j] for j in chosen])
+    return sequences
+
+
+def evaluate_linear(
+    model_name: str, params: dict[str, Any], inputs: RunInputs, model_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Predict the validation and test splits; write metrics and predictions.
+
+    Linear SVMs give margins, not probabilities: the predictions table holds NaN step probabilities for them.
+    """
+    model = load(model_dir / MODEL_FILE)
+    metrics: dict[str, Any] = {}
+    predicted, probabilities = {}, {}
+    for split_name in ("valid", "test"):
+        split = inputs.splits[split_name]
+        started = time.perf_counter()
+        sequences = ranked_labels(model.predict(split.tokens), model.decision_scores(split.tokens), inputs.label_ranking)
+        seconds = time.perf_counter() - started
+        predicted[split_name] = sequences
+        probabilities[split_name] = [[math.nan] * len(sequence) for sequence in sequences]
+        metrics[split_name] = split_report(sequences, split, inputs.label_ranking)
+        metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
+    write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,114 @@
+"""Train and evaluate one neural model (sgm, seq2seq, br_neural, cnn) on one dataset, label order and seed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgm_mlc.atomic import write_json
+from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
+from sgm_mlc.experiment.inputs import RunInputs, SplitData
+from sgm_mlc.models.neural import build_neural_model, is_sequence_model
+from sgm_mlc.training.batches import EncodedExamples, encode_examples
+from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
+from sgm_mlc.training.loop import BEST_MODEL_FILE, TrainingConfig, predict_split, train
+from sgm_mlc.training.tasks import SequenceTask, SetTask, Task
+
+TRAINING_CONFIG_KEYS = (
+    "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
+    "selection_metric", "eval_batch_size",
+)
+
+
+def encode_split(inputs: RunInputs, split: SplitData, max_source_length: int | None) -> EncodedExamples:
+    return encode_examples(
+        split.ids,
+        [inputs.vocabulary.encode(tokens) for tokens in split.tokens],
+        split.label_sequences,
+        inputs.label_ranking,
+        max_source_length,
+    )
+
+
+def make_task(model_name: str, params: dict[str, Any], beam_size: int) -> Task:
+    """The loss and prediction rule of ``model_name`` (see :mod:`sgm_mlc.training.tasks`)."""
+    if is_sequence_model(model_name):
+        model_params = params["models"][model_name]
+        return SequenceTask(model_params["loss"], beam_size, model_params["max_decode_length"])
+    return SetTask(params["training"]["set_threshold"])
+
+
+def build_model(model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path) -> torch.nn.Module:
+    return build_neural_model(
+        model_name, params["models"][model_name], inputs.vectors(embeddings_dir), len(inputs.label_ranking)
+    )
+
+
+def train_neural(
+    model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, embeddings_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Train ``model_name`` with ``params`` (sections ``models``, ``training``, ``decoding``) into ``out_dir``.
+
+    Model selection uses greedy decoding on the validation split (fast); the final evaluation decodes as
+    ``decoding`` says.
+    """
+    training = params["training"]
+    device = select_device(training["device"])
+    bf16 = uses_bf16(device, training["precision"])
+    seed_everything(seed, device)
+    model = build_model(model_name, params, inputs, embeddings_dir)
+    max_length = training["max_source_length"]
+    train_set = encode_split(inputs, inputs.splits["train"], max_length)
+    valid_set = encode_split(inputs, inputs.splits["valid"], max_length)
+    task = make_task(model_name, params, beam_size=1)
+    config = TrainingConfig(**{key: training[key] for key in TRAINING_CONFIG_KEYS}, seed=seed)
+
+    def evaluate(predictions):
+        return split_report(label_names_of(predictions, inputs.label_ranking), inputs.splits["valid"], inputs.label_ranking)
+
+    started = time.perf_counter()
+    state = train(model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16)
+    summary = {
+        "model": model_name,
+        "device": str(device),
+        "bf16": bf16,
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch,
+        f"best_valid_{config.selection_metric}": state.best_score,
+        "train_seconds": time.perf_counter() - started,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    write_json(out_dir / "train_summary.json", summary)
+    return summary
+
+
+def evaluate_neural(
+    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Decode the validation and test splits with the best epoch's weights; write metrics and predictions."""
+    training = params["training"]
+    device = select_device(training["device"])
+    bf16 = uses_bf16(device, training["precision"])
+    model = build_model(model_name, params, inputs, embeddings_dir)
+    model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
+    model.to(device)
+    task = make_task(model_name, params, params["decoding"]["beam_size"])
+    metrics: dict[str, Any] = {}
+    predicted, probabilities = {}, {}
+    for split_name in ("valid", "test"):
+        split = inputs.splits[split_name]
+        encoded = encode_split(inputs, split, training["max_source_length"])
+        started = time.perf_counter()
+        predictions = predict_split(model, task, encoded, training["eval_batch_size"], device, bf16)
+        seconds = time.perf_counter() - started
+        predicted[split_name] = label_names_of(predictions, inputs.label_ranking)
+        probabilities[split_name] = [p.step_probabilities for p in predictions]
+        metrics[split_name] = split_report(predicted[split_name], split, inputs.label_ranking)
+        metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
+    write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,40 @@
+"""One entry point per step for every model: linear baselines and neural models alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sgm_mlc.experiment.inputs import read_run_inputs
+
+LINEAR_MODELS = ("br", "lp", "cc")
+
+
+def train_model(
+    model_name: str, params: dict[str, Any], seed: int, processed_dir: Path, embeddings_dir: Path, order_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Train ``model_name`` into ``out_dir`` (its model file, summary and, for neural models, history)."""
+    inputs = read_run_inputs(processed_dir, order_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if model_name in LINEAR_MODELS:
+        from sgm_mlc.experiment.linear import train_linear
+
+        return train_linear(model_name, params, seed, inputs, out_dir)
+    from sgm_mlc.experiment.neural import train_neural
+
+    return train_neural(model_name, params, seed, inputs, embeddings_dir, out_dir)
+
+
+def evaluate_model(
+    model_name: str, params: dict[str, Any], processed_dir: Path, embeddings_dir: Path, order_dir: Path, model_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Write ``metrics.json`` (validation and test) and ``predictions.parquet`` into ``out_dir``."""
+    inputs = read_run_inputs(processed_dir, order_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if model_name in LINEAR_MODELS:
+        from sgm_mlc.experiment.linear import evaluate_linear
+
+        return evaluate_linear(model_name, params, inputs, model_dir, out_dir)
+    from sgm_mlc.experiment.neural import evaluate_neural
+
+    return evaluate_neural(model_name, params, inputs, embeddings_dir, model_dir, out_dir)

@@ -1,0 +1,1 @@
+"""Models: the sequence generation models (SGM, Seq2Seq), neural set classifiers and linear baselines."""

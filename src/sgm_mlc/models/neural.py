@@ -1,0 +1,111 @@
+"""Build the neural models by name from a flat dict of hyper-parameters.
+
+Models: ``sgm`` (SGM with the global embedding), ``seq2seq`` (the same without it), ``br_neural`` (the shared
+encoder with a binary-relevance head) and ``cnn`` (Kim's CNN, binary relevance).
+
+Hyper-parameters (``DEFAULT_HYPERPARAMETERS`` holds the defaults; keys a model does not use, and keys this
+module does not know, such as training settings, are ignored):
+
+=====================  ==========================================================  ==========================
+key                    meaning                                                     used by
+=====================  ==========================================================  ==========================
+freeze_embeddings      keep the pre-trained word embeddings fixed (False: tune)    all
+dropout                dropout probability                                         all
+hidden_size            encoder output / decoder state size                         sgm, seq2seq, br_neural
+encoder_layers         encoder LSTM layers                                         sgm, seq2seq, br_neural
+bidirectional          bidirectional encoder (each direction gets hidden_size/2)   sgm, seq2seq, br_neural
+self_attention         multi-head self-attention over the encoder states           sgm, seq2seq, br_neural
+attention_heads        heads of that self-attention (must divide hidden_size)      sgm, seq2seq, br_neural
+decoder_layers         decoder LSTM layers                                         sgm, seq2seq
+label_embedding_dim    size of the label embeddings                                sgm, seq2seq
+contextual_attention   attention of the decoder over the encoder states            sgm, seq2seq
+max_decode_length      default limit of decoding steps (labels + EOS)              sgm, seq2seq
+pooling                ``max`` or ``mean`` over the encoder states                 br_neural
+num_filters            filters per kernel size                                     cnn
+kernel_sizes           convolution widths                                          cnn
+=====================  ==========================================================  ==========================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from sgm_mlc.models.encoders import Encoder
+from sgm_mlc.models.set_classifiers import BRNeural, KimCNN
+from sgm_mlc.models.sgm import SGM
+
+SEQUENCE_MODELS = ("sgm", "seq2seq")
+SET_MODELS = ("br_neural", "cnn")
+MODEL_NAMES = SEQUENCE_MODELS + SET_MODELS
+
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "freeze_embeddings": False,
+    "dropout": 0.3,
+    "hidden_size": 256,
+    "encoder_layers": 2,
+    "bidirectional": True,
+    "self_attention": True,
+    "attention_heads": 4,
+    "decoder_layers": 2,
+    "label_embedding_dim": 256,
+    "contextual_attention": True,
+    "max_decode_length": 16,
+    "pooling": "max",
+    "num_filters": 100,
+    "kernel_sizes": [3, 4, 5],
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown neural model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+
+
+def is_sequence_model(name: str) -> bool:
+    """True for the models that emit label sequences (and are decoded by :mod:`sgm_mlc.decoding`)."""
+    _check_name(name)
+    return name in SEQUENCE_MODELS
+
+
+def build_neural_model(name: str, params: dict[str, Any], embeddings: np.ndarray, n_labels: int) -> nn.Module:
+    """The model ``name`` for ``n_labels`` labels, its word embeddings initialised from ``embeddings``
+    ``(vocab_size, emb_dim)``; ``params`` overrides :data:`DEFAULT_HYPERPARAMETERS`.
+
+    Weights are drawn from torch's global generator: seed it (``torch.manual_seed``) for reproducible models.
+    """
+    _check_name(name)
+    settings = {**DEFAULT_HYPERPARAMETERS, **params}
+    if name == "cnn":
+        return KimCNN(
+            embeddings,
+            n_labels,
+            num_filters=settings["num_filters"],
+            kernel_sizes=settings["kernel_sizes"],
+            dropout=settings["dropout"],
+            freeze_embeddings=settings["freeze_embeddings"],
+        )
+    encoder = Encoder(
+        embeddings,
+        hidden_size=settings["hidden_size"],
+        encoder_layers=settings["encoder_layers"],
+        bidirectional=settings["bidirectional"],
+        dropout=settings["dropout"],
+        self_attention=settings["self_attention"],
+        attention_heads=settings["attention_heads"],
+        freeze_embeddings=settings["freeze_embeddings"],
+    )
+    if name == "br_neural":
+        return BRNeural(encoder, n_labels, pooling=settings["pooling"], dropout=settings["dropout"])
+    return SGM(
+        encoder,
+        n_labels,
+        label_embedding_dim=settings["label_embedding_dim"],
+        decoder_layers=settings["decoder_layers"],
+        dropout=settings["dropout"],
+        global_embedding=name == "sgm",
+        contextual_attention=settings["contextual_attention"],
+        max_decode_length=settings["max_decode_length"],
+    )

@@ -1,0 +1,72 @@
+"""Log one finished training run (files first, tracking second) as an MLflow run.
+
+Everything comes from the run's files, so the same command re-logs a run whose tracking failed (a store
+that was unreachable): per-epoch metrics from ``history.json``, final metrics from ``metrics.json``, and the
+model, predictions and summaries as artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from sgm_mlc.data.download import sha256_of
+from sgm_mlc.tracking.runs import get_or_create_run, git_commit, log_run, run_key
+
+RULE = "train_model"
+MODEL_FILES = ("model.pt", "model.joblib")
+RUN_FILES = ("train_summary.json", "history.json")
+EVALUATION_FILES = ("metrics.json", "predictions.parquet")
+
+
+def epoch_metrics(history: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
+    """``(name, value, epoch)`` points for every numeric column of the training history."""
+    return [
+        (f"epoch.{name}", float(value), int(row["epoch"]))
+        for row in history
+        for name, value in row.items()
+        if name != "epoch" and isinstance(value, (int, float))
+    ]
+
+
+def final_metrics(metrics: dict[str, Any]) -> list[tuple[str, float, int]]:
+    """``(split.metric, value, 0)`` for every scalar metric of every split (per-label F1 stays in the file)."""
+    return [
+        (f"{split}.{name}", float(value), 0)
+        for split, values in metrics.items()
+        for name, value in values.items()
+        if isinstance(value, (int, float))
+    ]
+
+
+def log_training_run(
+    uri: str,
+    experiment: str,
+    wildcards: dict[str, str],
+    params: dict[str, Any],
+    model_dir: Path,
+    evaluation_dir: Path,
+    examples_path: Path,
+    project_dir: Path,
+) -> dict[str, str]:
+    """Get or create the run of ``wildcards`` (dataset, model, order, seed) and log it; return its ids."""
+    client = MlflowClient(tracking_uri=uri)
+    key = run_key(RULE, wildcards, params)
+    name = "-".join(wildcards[part] for part in ("dataset", "model", "order", "seed"))
+    run_id = get_or_create_run(client, experiment, key, run_name=name)
+    history_path = model_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else []
+    metrics = json.loads((evaluation_dir / "metrics.json").read_text())
+    tags = {
+        "sgm_mlc.rule": RULE,
+        **{f"sgm_mlc.{part}": value for part, value in wildcards.items()},
+        "sgm_mlc.dataset_sha256": sha256_of(examples_path),
+        "mlflow.source.git.commit": git_commit(project_dir),
+    }
+    artifacts = [model_dir / f for f in MODEL_FILES + RUN_FILES if (model_dir / f).is_file()]
+    artifacts += [evaluation_dir / f for f in EVALUATION_FILES]
+    log_run(client, run_id, params, epoch_metrics(history) + final_metrics(metrics), tags, artifacts)
+    return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

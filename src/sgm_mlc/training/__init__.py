@@ -1,0 +1,1 @@
+"""Training: batches, the training loop with checkpoints, device and precision choice."""

@@ -1,0 +1,77 @@
+"""What "loss" and "prediction" mean for the two kinds of neural model.
+
+* :class:`SequenceTask` (``sgm``, ``seq2seq``): teacher-forced sequence loss (optionally with the set loss),
+  and predictions decoded label by label (greedy or batched beam search);
+* :class:`SetTask` (``br_neural``, ``cnn``): binary cross-entropy over independent sigmoid outputs, and the
+  labels whose probability passes a threshold, most probable first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from sgm_mlc.decoding.beam import BeamSearch
+from sgm_mlc.decoding.greedy import GreedySearch
+from sgm_mlc.models.label_ids import FIRST_LABEL
+from sgm_mlc.models.losses import combined_loss, set_bce
+from sgm_mlc.training.batches import Batch
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One example's predicted label ids, in emission order, with the probability of each at its step."""
+
+    labels: tuple[int, ...]
+    step_probabilities: tuple[float, ...]
+
+
+class Task(Protocol):
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor: ...
+
+    def predict(self, model: nn.Module, batch: Batch) -> list[Prediction]: ...
+
+
+@dataclass(frozen=True)
+class SequenceTask:
+    """``loss_kind`` is ``sequence``, ``set`` or ``sequence+set``; ``beam_size`` 1 decodes greedily."""
+
+    loss_kind: str
+    beam_size: int
+    max_decode_length: int
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        log_probs = model(batch.src, batch.src_lengths, batch.tgt_in)
+        return combined_loss(self.loss_kind, log_probs, batch.tgt_out, batch.multi_hot)
+
+    def predict(self, model: nn.Module, batch: Batch) -> list[Prediction]:
+        strategy = GreedySearch() if self.beam_size == 1 else BeamSearch(beam_size=self.beam_size)
+        result = strategy.decode(model, batch.src, batch.src_lengths, self.max_decode_length)
+        return [
+            Prediction(tuple(labels), tuple(probabilities))
+            for labels, probabilities in zip(result.labels, result.step_probabilities)
+        ]
+
+
+@dataclass(frozen=True)
+class SetTask:
+    """Labels with sigmoid probability >= ``threshold``, ordered by probability (highest first)."""
+
+    threshold: float = 0.5
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return set_bce(model(batch.src, batch.src_lengths), batch.multi_hot)
+
+    def predict(self, model: nn.Module, batch: Batch) -> list[Prediction]:
+        probabilities = torch.sigmoid(model(batch.src, batch.src_lengths).float()).cpu()
+        predictions = []
+        for row in probabilities:
+            ranked = torch.argsort(row, descending=True, stable=True)
+            chosen = [int(j) for j in ranked if row[j] >= self.threshold]
+            predictions.append(
+                Prediction(tuple(FIRST_LABEL + j for j in chosen), tuple(float(row[j]) for j in chosen))
+            )
+        return predictions

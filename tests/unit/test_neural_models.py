@@ -1,0 +1,353 @@
+"""The neural models: shapes, padding invariance, SGM's label mask and global embedding, training behaviour,
+and the losses."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sgm_mlc.decoding import GreedySearch
+from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, multi_hot, teacher_forcing_targets
+from sgm_mlc.models.losses import combined_loss, sequence_nll, set_bce, set_bce_from_sequence
+from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, MODEL_NAMES, build_neural_model, is_sequence_model
+from sgm_mlc.models.sgm import SGM, GlobalEmbedding
+
+VOCAB_SIZE = 40
+N_LABELS = 5
+SMALL = {
+    "hidden_size": 16,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "attention_heads": 2,
+    "label_embedding_dim": 8,
+    "num_filters": 6,
+    "dropout": 0.0,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny models run fastest on one thread (and thread start-up dominates on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def word_vectors(dimension: int = 12) -> np.ndarray:
+    vectors = np.random.default_rng(0).normal(size=(VOCAB_SIZE, dimension)).astype(np.float32)
+    vectors[0] = 0.0
+    return vectors
+
+
+def build(name: str, seed: int = 0, n_labels: int = N_LABELS, **overrides) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_neural_model(name, {**SMALL, **overrides}, word_vectors(), n_labels)
+
+
+def documents(lengths: list[int], extra_padding: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random word ids (never 0) right-padded with 0 to the longest length, plus ``extra_padding`` columns."""
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(2, VOCAB_SIZE, (len(lengths), max(lengths)), generator=generator)
+    src_lengths = torch.tensor(lengths)
+    src[torch.arange(src.size(1)) >= src_lengths.unsqueeze(1)] = 0
+    return torch.nn.functional.pad(src, (0, extra_padding)), src_lengths
+
+
+def label_sequences(batch: int) -> list[list[int]]:
+    """Label-index sequences of 0 to 3 distinct labels."""
+    return [list(range(row % 4)) if row % 2 else [N_LABELS - 1 - i for i in range(row % 4)] for row in range(batch)]
+
+
+def outputs(model: torch.nn.Module, name: str, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
+    """Sequence models: teacher-forced log-probs of :func:`label_sequences`; set models: logits."""
+    if is_sequence_model(name):
+        tgt_in, _ = teacher_forcing_targets(label_sequences(src.size(0)))
+        return model(src, src_lengths, tgt_in)
+    return model(src, src_lengths)
+
+
+def word_embedding(model: torch.nn.Module) -> torch.nn.Embedding:
+    """The word embedding layer: the encoder's, or the CNN's own."""
+    return getattr(model, "encoder", model).embedding
+
+
+def suppress_eos(model: SGM, bias: float) -> None:
+    """Shift the ``EOS`` logit by ``bias`` at every step."""
+    with torch.no_grad():
+        model.scorer.output.bias[EOS] += bias
+
+
+# --- factory -------------------------------------------------------------------------------------------------
+
+
+def test_factory_builds_each_model_and_knows_which_emit_sequences():
+    assert [is_sequence_model(name) for name in MODEL_NAMES] == [True, True, False, False]
+    assert build("sgm").global_embedding is not None
+    assert build("seq2seq").global_embedding is None
+    assert build("sgm", contextual_attention=False).attention is None
+    default = build_neural_model("sgm", {}, word_vectors(), N_LABELS)
+    assert default.encoder.hidden_size == DEFAULT_HYPERPARAMETERS["hidden_size"]
+    with pytest.raises(ValueError, match="known models: sgm, seq2seq, br_neural, cnn"):
+        build("transformer")
+
+
+def test_bidirectional_encoder_needs_even_hidden_size():
+    with pytest.raises(ValueError, match="even hidden_size"):
+        build("br_neural", hidden_size=15, self_attention=False)
+
+
+# --- shapes and padding ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("lengths", [[1], [5, 1, 3], [2, 9, 1, 4, 6, 3, 7]])
+def test_output_shapes(name, lengths):
+    model = build(name)
+    src, src_lengths = documents(lengths)
+    result = outputs(model, name, src, src_lengths)
+    if is_sequence_model(name):
+        tgt_len = 1 + max(len(sequence) for sequence in label_sequences(len(lengths)))
+        assert result.shape == (len(lengths), tgt_len, FIRST_LABEL + N_LABELS)
+    else:
+        assert result.shape == (len(lengths), N_LABELS)
+    assert not result.isnan().any()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_extra_padding_changes_nothing(name):
+    model = build(name).eval()
+    lengths = [6, 1, 3, 2]
+    padded = outputs(model, name, *documents(lengths, extra_padding=4))
+    assert padded.shape == outputs(model, name, *documents(lengths)).shape
+    torch.testing.assert_close(outputs(model, name, *documents(lengths)), padded)
+
+
+@pytest.mark.parametrize("model_name", ["sgm", "seq2seq"])
+def test_encoder_variants_without_self_attention_or_contextual_attention_run(model_name):
+    for overrides in ({"self_attention": False}, {"contextual_attention": False}, {"bidirectional": False}):
+        model = build(model_name, **overrides).eval()
+        lengths = [4, 1, 2]
+        torch.testing.assert_close(
+            outputs(model, model_name, *documents(lengths)), outputs(model, model_name, *documents(lengths, 3))
+        )
+
+
+# --- SGM's label mask and end of sequence ---------------------------------------------------------------------
+
+
+def test_teacher_forcing_masks_gold_labels_already_fed_and_the_special_ids():
+    model = build("sgm").eval()
+    sequences = [[4, 0, 2], [1], []]
+    tgt_in, tgt_out = teacher_forcing_targets(sequences)
+    log_probs = model(*documents([5, 2, 3]), tgt_in)
+    for row, step in itertools.product(range(len(sequences)), range(tgt_in.size(1))):
+        seen = {label for label in tgt_in[row, : step + 1].tolist() if label >= FIRST_LABEL}
+        masked = {label for label in range(log_probs.size(2)) if log_probs[row, step, label] == float("-inf")}
+        assert masked == seen | {PAD_LABEL, BOS}
+    gold = log_probs.gather(2, tgt_out.unsqueeze(2)).squeeze(2)
+    assert gold[tgt_out != PAD_LABEL].isfinite().all()
+
+
+@pytest.mark.parametrize("name", ["sgm", "seq2seq"])
+def test_greedy_emits_each_label_at_most_once_and_never_a_special_id(name):
+    model = build(name).eval()
+    suppress_eos(model, -30.0)  # EOS only once every label has been emitted
+    result = GreedySearch().decode(model, *documents([7, 1, 4]), max_length=N_LABELS + 3)
+    for labels in result.labels:
+        assert sorted(labels) == list(range(FIRST_LABEL, FIRST_LABEL + N_LABELS))
+
+
+def test_greedy_stops_as_soon_as_every_sequence_has_emitted_eos(monkeypatch):
+    model = build("sgm").eval()
+    suppress_eos(model, 30.0)
+    steps = []
+    original_step = model.step
+    monkeypatch.setattr(model, "step", lambda *args: steps.append(1) or original_step(*args))
+    result = GreedySearch().decode(model, *documents([3, 5]), max_length=6)
+    assert len(steps) == 1
+    assert result.labels == [[], []]
+    assert result.end_probabilities == pytest.approx([1.0, 1.0])
+
+
+def test_max_length_cuts_sequences_that_emit_no_eos():
+    model = build("sgm").eval()
+    suppress_eos(model, -30.0)
+    result = GreedySearch().decode(model, *documents([3, 5, 1]), max_length=2)
+    assert [len(labels) for labels in result.labels] == [2, 2, 2]
+    assert result.end_probabilities == [1.0, 1.0, 1.0]
+
+
+def test_decoding_refuses_a_step_limit_below_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        GreedySearch().decode(build("sgm").eval(), *documents([2]), max_length=0)
+
+
+# --- global embedding ------------------------------------------------------------------------------------------
+
+
+def test_expected_embedding_of_a_one_hot_distribution_is_that_labels_embedding():
+    torch.manual_seed(0)
+    module = GlobalEmbedding(4)
+    with torch.no_grad():  # H = 1: g is the expected embedding ē
+        module.transform_embedding.weight.zero_()
+        module.transform_expected.weight.zero_()
+        module.transform_embedding.bias.fill_(50.0)
+    label_embeddings = torch.randn(6, 4)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([3, 5]), 6).float()
+    blended = module(torch.randn(2, 4), one_hot, label_embeddings)
+    torch.testing.assert_close(blended, label_embeddings[[3, 5]])
+
+
+def test_global_embedding_gate_matches_the_formula_and_lies_between_e_and_expected_e():
+    torch.manual_seed(0)
+    module = GlobalEmbedding(4)
+    label_embeddings, embedded = torch.randn(6, 4), torch.randn(3, 4)
+    probs = torch.randn(3, 6).softmax(dim=1)
+    expected = probs @ label_embeddings
+    w1, b1 = module.transform_embedding.weight, module.transform_embedding.bias
+    w2, b2 = module.transform_expected.weight, module.transform_expected.bias
+    gate = torch.sigmoid(embedded @ w1.T + b1 + expected @ w2.T + b2)
+    blended = module(embedded, probs, label_embeddings)
+    torch.testing.assert_close(blended, (1 - gate) * embedded + gate * expected)
+    assert (blended >= torch.minimum(embedded, expected) - 1e-6).all()
+    assert (blended <= torch.maximum(embedded, expected) + 1e-6).all()
+
+
+def test_seq2seq_is_sgm_with_the_global_embedding_gate_shut():
+    seq2seq, sgm = build("seq2seq").eval(), build("sgm", seed=1).eval()
+    missing, unexpected = sgm.load_state_dict(seq2seq.state_dict(), strict=False)
+    assert unexpected == []
+    assert {key.split(".")[0] for key in missing} == {"global_embedding"}
+    src, src_lengths = documents([4, 2, 6])
+    assert not torch.allclose(outputs(sgm, "sgm", src, src_lengths), outputs(seq2seq, "seq2seq", src, src_lengths))
+    with torch.no_grad():  # H = 0: g = e
+        sgm.global_embedding.transform_embedding.bias.fill_(-50.0)
+    torch.testing.assert_close(outputs(sgm, "sgm", src, src_lengths), outputs(seq2seq, "seq2seq", src, src_lengths))
+
+
+# --- training behaviour ----------------------------------------------------------------------------------------
+
+
+def training_loss(model: torch.nn.Module, name: str, src, src_lengths, sequences) -> torch.Tensor:
+    targets = multi_hot(sequences, N_LABELS)
+    if is_sequence_model(name):
+        tgt_in, tgt_out = teacher_forcing_targets(sequences)
+        return combined_loss("sequence", model(src, src_lengths, tgt_in), tgt_out, targets)
+    return set_bce(model(src, src_lengths), targets)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("freeze", [True, False])
+def test_frozen_word_embeddings_stay_fixed_and_tuned_ones_move(name, freeze):
+    model = build(name, freeze_embeddings=freeze)
+    before = word_embedding(model).weight.detach().clone()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    src, src_lengths = documents([5, 3])
+    training_loss(model, name, src, src_lengths, [[0, 1], [2]]).backward()
+    assert all(p.grad.isfinite().all() for p in model.parameters() if p.grad is not None)
+    optimizer.step()
+    after = word_embedding(model).weight.detach()
+    assert torch.equal(after, before) == freeze
+    assert not after[0].any()  # the padding row stays zero
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_same_seed_same_model(name):
+    first, second, other = build(name, seed=3).eval(), build(name, seed=3).eval(), build(name, seed=4).eval()
+    for (key, value), (_, same) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(value, same), key
+    src, src_lengths = documents([4, 2])
+    assert torch.equal(outputs(first, name, src, src_lengths), outputs(second, name, src, src_lengths))
+    assert not torch.equal(outputs(first, name, src, src_lengths), outputs(other, name, src, src_lengths))
+
+
+TOY_DOCUMENTS = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 0], [12, 13, 0, 0]]), torch.tensor([4, 3, 2])
+TOY_LABELS = [[0, 2, 3], [1], [4, 0]]
+
+
+def fit(model: torch.nn.Module, name: str, predict, expected: list) -> None:
+    """Train on the toy set with Adam (at most 200 steps) until ``predict(model)`` gives ``expected``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for step in range(1, 201):
+        model.train()
+        optimizer.zero_grad()
+        training_loss(model, name, *TOY_DOCUMENTS, TOY_LABELS).backward()
+        optimizer.step()
+        if step % 10 == 0 and predict(model.eval()) == expected:
+            return
+    raise AssertionError(f"{name} did not fit the toy set in 200 steps: {predict(model)} != {expected}")
+
+
+@pytest.mark.parametrize("name", ["sgm", "seq2seq"])
+def test_sequence_model_learns_the_toy_label_sequences_exactly(name):
+    def predict(model):
+        decoded = GreedySearch().decode(model, *TOY_DOCUMENTS).labels
+        return [[label - FIRST_LABEL for label in labels] for labels in decoded]
+
+    fit(build(name, hidden_size=32, encoder_layers=1, decoder_layers=1), name, predict, TOY_LABELS)
+
+
+@pytest.mark.parametrize("name", ["br_neural", "cnn"])
+def test_set_model_learns_the_toy_label_sets(name):
+    def predict(model):
+        with torch.no_grad():
+            return [set(row.nonzero().flatten().tolist()) for row in model(*TOY_DOCUMENTS) > 0]
+
+    fit(build(name, hidden_size=32, encoder_layers=1), name, predict, [set(labels) for labels in TOY_LABELS])
+
+
+# --- losses ----------------------------------------------------------------------------------------------------
+
+
+def test_sequence_nll_averages_over_non_pad_targets_only():
+    log_probs = torch.full((2, 3, 5), float("-inf"))
+    log_probs[0, 0, 3], log_probs[0, 1, EOS] = math.log(0.5), math.log(0.25)
+    log_probs[1, 0, EOS] = math.log(0.8)
+    tgt_out = torch.tensor([[3, EOS, PAD_LABEL], [EOS, PAD_LABEL, PAD_LABEL]])
+    expected = -(math.log(0.5) + math.log(0.25) + math.log(0.8)) / 3
+    assert sequence_nll(log_probs, tgt_out).item() == pytest.approx(expected)
+
+
+def test_set_bce_from_sequence_takes_each_labels_best_step_probability():
+    # one document, two real labels (ids 3 and 4), steps: label 3, EOS, padding
+    probs = torch.tensor(
+        [
+            [0.0, 0.0, 0.1, 0.7, 0.2],
+            [0.0, 0.0, 0.6, 0.0, 0.4],
+            [0.0, 0.0, 0.0, 0.0, 1.0],  # padded step: ignored
+        ]
+    )
+    log_probs = probs.log().unsqueeze(0)
+    tgt_out = torch.tensor([[3, EOS, PAD_LABEL]])
+    targets = torch.tensor([[1.0, 0.0]])
+    label_3, label_4 = 0.7, 0.4
+    expected = -(math.log(label_3) + math.log(1 - label_4)) / 2
+    assert set_bce_from_sequence(log_probs, tgt_out, targets).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_set_bce_from_sequence_stays_finite_when_a_label_is_never_possible():
+    log_probs = torch.tensor([[[float("-inf"), float("-inf"), 0.0, float("-inf")]]])
+    loss = set_bce_from_sequence(log_probs, torch.tensor([[EOS]]), torch.tensor([[1.0]]))
+    assert loss.item() == pytest.approx(-math.log(1e-6), rel=1e-4)
+
+
+def test_set_bce_and_combined_loss():
+    logits, targets = torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])
+    expected = -(math.log(torch.sigmoid(torch.tensor(2.0)).item()) + math.log(1 - torch.sigmoid(torch.tensor(-1.0)).item())) / 2
+    assert set_bce(logits, targets).item() == pytest.approx(expected, rel=1e-5)
+
+    log_probs = torch.randn(2, 3, FIRST_LABEL + 2).log_softmax(dim=2)
+    tgt_out = torch.tensor([[3, EOS, PAD_LABEL], [4, 3, EOS]])
+    targets = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    both = combined_loss("sequence+set", log_probs, tgt_out, targets)
+    assert both.item() == pytest.approx(
+        (sequence_nll(log_probs, tgt_out) + set_bce_from_sequence(log_probs, tgt_out, targets)).item()
+    )
+    assert combined_loss("set", log_probs, tgt_out, targets).item() == pytest.approx(
+        set_bce_from_sequence(log_probs, tgt_out, targets).item()
+    )
+    with pytest.raises(ValueError, match="known kinds: sequence, set, sequence\\+set"):
+        combined_loss("ranking", log_probs, tgt_out, targets)

@@ -30,8 +30,14 @@ def tiny_sgm(n_labels: int, name: str = "sgm", seed: int = 0) -> SGM:
     torch.manual_seed(seed)
     vectors = np.random.default_rng(seed).normal(size=(VOCAB_SIZE, 8)).astype(np.float32)
     vectors[0] = 0.0
-    params = {"hidden_size": 12, "encoder_layers": 1, "decoder_layers": 2, "attention_heads": 2,
-              "label_embedding_dim": 6, "dropout": 0.0}
+    params = {
+        "hidden_size": 12,
+        "encoder_layers": 1,
+        "decoder_layers": 2,
+        "attention_heads": 2,
+        "label_embedding_dim": 6,
+        "dropout": 0.0,
+    }
     model = build_neural_model(name, params, vectors, n_labels).eval()
     with torch.no_grad():
         model.scorer.output.weight.mul_(4.0)
@@ -112,15 +118,8 @@ def test_beam_covering_every_hypothesis_finds_the_exhaustive_best(name, length_n
 def test_beam_of_one_is_greedy():
     model = tiny_sgm(6)
     src, src_lengths = documents([4, 9, 1, 6, 3, 5, 2, 8])
-    assert_same_results(BeamSearch(1).decode(model, src, src_lengths, 5), GreedySearch().decode(model, src, src_lengths, 5))
-
-
-def test_wider_beam_scores_at_least_as_well_as_greedy():
-    model = tiny_sgm(6)
-    src, src_lengths = documents([4, 9, 1, 6, 3, 5, 2, 8])
-    greedy = GreedySearch().decode(model, src, src_lengths, 5)
-    beam = BeamSearch(4).decode(model, src, src_lengths, 5)
-    assert all(b >= g - 1e-6 for b, g in zip(beam.scores, greedy.scores))
+    beam = BeamSearch(1).decode(model, src, src_lengths, 5)
+    assert_same_results(beam, GreedySearch().decode(model, src, src_lengths, 5))
 
 
 @pytest.mark.parametrize("strategy", [GreedySearch(), BeamSearch(3), BeamSearch(3, length_normalization=True)])
@@ -163,10 +162,10 @@ def test_step_probabilities_are_the_models_step_probabilities():
     tgt_in, tgt_out = teacher_forcing_targets([[label - FIRST_LABEL for label in labels] for labels in result.labels])
     with torch.no_grad():
         gold = model(src, src_lengths, tgt_in).gather(2, tgt_out.unsqueeze(2)).squeeze(2).exp()
-    for row, (labels, probabilities, end) in enumerate(zip(result.labels, result.step_probabilities, result.end_probabilities)):
-        assert probabilities == pytest.approx(gold[row, : len(labels)].tolist(), abs=1e-5)
+    for row, labels in enumerate(result.labels):
+        assert result.step_probabilities[row] == pytest.approx(gold[row, : len(labels)].tolist(), abs=1e-5)
         if len(labels) < 4:
-            assert end == pytest.approx(gold[row, len(labels)].item(), abs=1e-5)
+            assert result.end_probabilities[row] == pytest.approx(gold[row, len(labels)].item(), abs=1e-5)
 
 
 @pytest.mark.parametrize("strategy", [GreedySearch(), BeamSearch(4)])

@@ -36,15 +36,15 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def word_vectors(dimension: int = 12) -> np.ndarray:
-    vectors = np.random.default_rng(0).normal(size=(VOCAB_SIZE, dimension)).astype(np.float32)
+def word_vectors() -> np.ndarray:
+    vectors = np.random.default_rng(0).normal(size=(VOCAB_SIZE, 12)).astype(np.float32)
     vectors[0] = 0.0
     return vectors
 
 
-def build(name: str, seed: int = 0, n_labels: int = N_LABELS, **overrides) -> torch.nn.Module:
+def build(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_neural_model(name, {**SMALL, **overrides}, word_vectors(), n_labels)
+    return build_neural_model(name, {**SMALL, **overrides}, word_vectors(), N_LABELS)
 
 
 def documents(lengths: list[int], extra_padding: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +74,7 @@ def word_embedding(model: torch.nn.Module) -> torch.nn.Embedding:
     return getattr(model, "encoder", model).embedding
 
 
-def suppress_eos(model: SGM, bias: float) -> None:
+def shift_eos_logit(model: SGM, bias: float) -> None:
     """Shift the ``EOS`` logit by ``bias`` at every step."""
     with torch.no_grad():
         model.scorer.output.bias[EOS] += bias
@@ -154,7 +154,7 @@ def test_teacher_forcing_masks_gold_labels_already_fed_and_the_special_ids():
 @pytest.mark.parametrize("name", ["sgm", "seq2seq"])
 def test_greedy_emits_each_label_at_most_once_and_never_a_special_id(name):
     model = build(name).eval()
-    suppress_eos(model, -30.0)  # EOS only once every label has been emitted
+    shift_eos_logit(model, -30.0)  # EOS only once every label has been emitted
     result = GreedySearch().decode(model, *documents([7, 1, 4]), max_length=N_LABELS + 3)
     for labels in result.labels:
         assert sorted(labels) == list(range(FIRST_LABEL, FIRST_LABEL + N_LABELS))
@@ -162,7 +162,7 @@ def test_greedy_emits_each_label_at_most_once_and_never_a_special_id(name):
 
 def test_greedy_stops_as_soon_as_every_sequence_has_emitted_eos(monkeypatch):
     model = build("sgm").eval()
-    suppress_eos(model, 30.0)
+    shift_eos_logit(model, 30.0)
     steps = []
     original_step = model.step
     monkeypatch.setattr(model, "step", lambda *args: steps.append(1) or original_step(*args))
@@ -174,7 +174,7 @@ def test_greedy_stops_as_soon_as_every_sequence_has_emitted_eos(monkeypatch):
 
 def test_max_length_cuts_sequences_that_emit_no_eos():
     model = build("sgm").eval()
-    suppress_eos(model, -30.0)
+    shift_eos_logit(model, -30.0)
     result = GreedySearch().decode(model, *documents([3, 5, 1]), max_length=2)
     assert [len(labels) for labels in result.labels] == [2, 2, 2]
     assert result.end_probabilities == [1.0, 1.0, 1.0]
@@ -336,7 +336,10 @@ def test_set_bce_from_sequence_stays_finite_when_a_label_is_never_possible():
 
 def test_set_bce_and_combined_loss():
     logits, targets = torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])
-    expected = -(math.log(torch.sigmoid(torch.tensor(2.0)).item()) + math.log(1 - torch.sigmoid(torch.tensor(-1.0)).item())) / 2
+    def sigmoid(x):
+        return 1 / (1 + math.exp(-x))
+
+    expected = -(math.log(sigmoid(2.0)) + math.log(1 - sigmoid(-1.0))) / 2
     assert set_bce(logits, targets).item() == pytest.approx(expected, rel=1e-5)
 
     log_probs = torch.randn(2, 3, FIRST_LABEL + 2).log_softmax(dim=2)

@@ -24,7 +24,9 @@ class SequenceModel(Protocol):
 
     def init_decoder(self, encoded: EncodedSource) -> DecoderState: ...
 
-    def step(self, state: DecoderState, previous_labels: Tensor, emitted_mask: Tensor) -> tuple[Tensor, DecoderState]: ...
+    def step(
+        self, state: DecoderState, previous_labels: Tensor, emitted_mask: Tensor
+    ) -> tuple[Tensor, DecoderState]: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class DecodeStrategy(ABC):
     """
 
     @torch.no_grad()
-    def decode(self, model: SequenceModel, src: Tensor, src_lengths: Tensor, max_length: int | None = None) -> DecodeResult:
+    def decode(
+        self, model: SequenceModel, src: Tensor, src_lengths: Tensor, max_length: int | None = None
+    ) -> DecodeResult:
         """Decode the documents ``src`` ``(batch, src_len)`` with ``src_lengths`` ``(batch,)`` in at most
         ``max_length`` steps (labels plus ``EOS``; default ``model.max_decode_length``)."""
         max_length = model.max_decode_length if max_length is None else max_length

@@ -73,13 +73,13 @@ class BeamSearch(DecodeStrategy):
 
     def _search(self, model: SequenceModel, state: DecoderState, max_length: int) -> DecodeResult:
         batch, beam, n_label_ids = state.rows, self.beam_size, model.n_label_ids
-        device = state.context.device
+        device = state.device
         state = state.repeat_interleave(beam)
         # Only the first hypothesis of a document is live at the start; the others are copies, kept out.
         live_scores = torch.full((batch, beam), float("-inf"), device=device)
         live_scores[:, 0] = 0.0
         previous = torch.full((batch * beam,), BOS, dtype=torch.long, device=device)
-        emitted = torch.zeros(batch * beam, model.n_label_ids, dtype=torch.bool, device=device)
+        emitted = torch.zeros(batch * beam, n_label_ids, dtype=torch.bool, device=device)
         history = torch.full((batch * beam, max_length), PAD_LABEL, dtype=torch.long, device=device)
         history_log_probs = torch.zeros(batch * beam, max_length, device=device)
         finished = FinishedHypotheses(batch, beam, max_length, device)

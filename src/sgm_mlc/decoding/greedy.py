@@ -15,7 +15,7 @@ class GreedySearch(DecodeStrategy):
 
     def _search(self, model: SequenceModel, state: DecoderState, max_length: int) -> DecodeResult:
         batch = state.rows
-        device = state.context.device
+        device = state.device
         previous = torch.full((batch,), BOS, dtype=torch.long, device=device)
         emitted = torch.zeros(batch, model.n_label_ids, dtype=torch.bool, device=device)
         finished = torch.zeros(batch, dtype=torch.bool, device=device)

@@ -22,7 +22,7 @@ def pretrained_embedding(vectors: np.ndarray, freeze: bool) -> nn.Embedding:
     The padding row gets no gradient, so it stays zero when the other rows are fine-tuned.
     """
     return nn.Embedding.from_pretrained(
-        torch.as_tensor(vectors, dtype=torch.float32), freeze=freeze, padding_idx=WORD_PAD
+        torch.tensor(vectors, dtype=torch.float32), freeze=freeze, padding_idx=WORD_PAD
     )
 
 

@@ -52,7 +52,11 @@ class SourceMemory:
     mask: Tensor
 
     def repeat_interleave(self, repeats: int) -> SourceMemory:
-        return SourceMemory(*(tensor.repeat_interleave(repeats, dim=0) for tensor in (self.states, self.keys, self.mask)))
+        return SourceMemory(
+            self.states.repeat_interleave(repeats, dim=0),
+            self.keys.repeat_interleave(repeats, dim=0),
+            self.mask.repeat_interleave(repeats, dim=0),
+        )
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,15 @@ class DecoderState:
     def rows(self) -> int:
         return self.context.size(0)
 
+    @property
+    def device(self) -> torch.device:
+        return self.context.device
+
     def repeat_interleave(self, repeats: int) -> DecoderState:
         """Each row repeated ``repeats`` times in place (row ``i`` becomes rows ``i*repeats … i*repeats +
         repeats - 1``): how beam search gives every document ``beam_size`` hypotheses."""
-        memory = self.memory.repeat_interleave(repeats) if self.memory is not None else None
-        return replace(self._map_recurrent(lambda tensor, dim: tensor.repeat_interleave(repeats, dim=dim)), memory=memory)
+        recurrent = self._map_recurrent(lambda tensor, dim: tensor.repeat_interleave(repeats, dim=dim))
+        return replace(recurrent, memory=self.memory.repeat_interleave(repeats) if self.memory is not None else None)
 
     def reorder(self, indices: Tensor) -> DecoderState:
         """The recurrent state of rows ``indices`` ``(rows,)``; the memory is kept as is.

@@ -185,7 +185,9 @@ def run_epoch(
         optimizer.step()
         total += loss.item()
         seen += len(indices)
-        progress.set_postfix(loss=f"{total / step:.4f}", ex_per_s=f"{seen / (time.perf_counter() - started):.1f}")
+        progress.set_postfix(
+            loss=f"{total / step:.4f}", ex_per_s=f"{seen / (time.perf_counter() - started):.1f}", refresh=False
+        )
     return total / len(batches)
 
 

@@ -1,0 +1,159 @@
+"""The training loop: bucketing, determinism, resume after a kill, NaN handling, device and precision."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sgm_mlc.models.neural import build_neural_model
+from sgm_mlc.training.batches import collate, encode_examples, evaluation_batches, training_batches
+from sgm_mlc.training.device import autocast, seed_everything, select_device, uses_bf16
+from sgm_mlc.training.loop import CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, predict_split, train
+from sgm_mlc.training.tasks import SequenceTask, SetTask
+
+LABELS = ["a", "b", "c", "d"]
+
+
+def toy_examples(n: int, seed: int):
+    """Documents whose word ids reveal their labels: label j present ⇔ word 2 + j appears."""
+    rng = np.random.default_rng(seed)
+    ids, words, sequences = [], [], []
+    for i in range(n):
+        labels = sorted(rng.choice(4, size=rng.integers(1, 4), replace=False))
+        document = [2 + j for j in labels for _ in range(2)] + list(rng.integers(6, 20, size=rng.integers(1, 12)))
+        rng.shuffle(document)
+        ids.append(f"d{i}")
+        words.append(document)
+        sequences.append([LABELS[j] for j in labels])
+    return encode_examples(ids, words, sequences, LABELS, max_source_length=None)
+
+
+TRAIN, VALID = toy_examples(96, 0), toy_examples(32, 1)
+EMBEDDINGS = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+SMALL = {"hidden_size": 16, "encoder_layers": 1, "decoder_layers": 1, "label_embedding_dim": 8, "attention_heads": 2,
+         "dropout": 0.1, "max_decode_length": 6, "num_filters": 8}
+
+
+def config(**changes):
+    values = dict(epochs=4, batch_size=16, learning_rate=3e-2, lr_decay=0.5, decay_start_epoch=3, max_grad_norm=5.0,
+                  patience=10, selection_metric="micro_f1", seed=3, eval_batch_size=16)
+    return TrainingConfig(**{**values, **changes})
+
+
+def micro_f1(predictions):
+    """Validation micro-F1 of label ids against VALID (a small evaluate callback)."""
+    true = [{3 + j for j in labels} for labels in VALID.labels]
+    tp = sum(len(set(p.labels) & t) for p, t in zip(predictions, true))
+    predicted = sum(len(p.labels) for p in predictions)
+    actual = sum(len(t) for t in true)
+    return {"micro_f1": 2 * tp / (predicted + actual)}
+
+
+def run(out_dir, model_name="sgm", **changes):
+    torch.manual_seed(0)
+    model = build_neural_model(model_name, SMALL, EMBEDDINGS, len(LABELS))
+    task = SequenceTask("sequence", 1, 6) if model_name == "sgm" else SetTask(0.5)
+    state = train(model, task, TRAIN, VALID, micro_f1, config(**changes.pop("config", {})), out_dir,
+                  torch.device("cpu"), **changes)
+    return model, state
+
+
+def test_training_batches_are_bucketed_complete_and_reproducible():
+    batches = training_batches(TRAIN, batch_size=8, seed=1, epoch=1, pool_batches=4)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(TRAIN)))
+    assert [b.tolist() for b in batches] == [b.tolist() for b in training_batches(TRAIN, 8, 1, 1, 4)]
+    assert [b.tolist() for b in batches] != [b.tolist() for b in training_batches(TRAIN, 8, 1, 2, 4)]
+    lengths = TRAIN.lengths
+    bucketed = np.mean([np.ptp(lengths[b]) for b in batches])
+    shuffled = np.mean([np.ptp(lengths[b]) for b in np.array_split(np.random.default_rng(0).permutation(len(TRAIN)), 12)])
+    assert bucketed < shuffled / 2  # less padding than random batches
+
+
+def test_collate_pads_and_builds_targets():
+    batch = collate(TRAIN, np.array([0, 1]))
+    assert batch.src.shape == (2, max(len(TRAIN.words[0]), len(TRAIN.words[1])))
+    assert batch.src_lengths.tolist() == [len(TRAIN.words[0]), len(TRAIN.words[1])]
+    assert batch.tgt_in[0, 0] == 1 and batch.tgt_out[0, len(TRAIN.labels[0])] == 2
+    assert batch.multi_hot[0].nonzero().flatten().tolist() == list(TRAIN.labels[0])
+    order = np.concatenate(list(evaluation_batches(VALID, 5)))
+    assert sorted(order.tolist()) == list(range(len(VALID))) and np.all(np.diff(VALID.lengths[order]) >= 0)
+
+
+def test_training_learns_and_writes_history(tmp_path):
+    model, state = run(tmp_path, config={"epochs": 6})
+    history = json.loads((tmp_path / HISTORY_FILE).read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    rates = [row["learning_rate"] for row in history]
+    assert rates == pytest.approx([3e-2, 3e-2, 3e-2, 1.5e-2, 7.5e-3, 3.75e-3])  # multiplied by 0.5 after every epoch from epoch 3 on
+    assert state.best_score > 0.85  # predicting every label scores 0.67
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / CHECKPOINT_FILE).is_file()
+
+
+@pytest.mark.parametrize("model_name", ["sgm", "cnn"])
+def test_same_seed_same_numbers(tmp_path, model_name):
+    _, first = run(tmp_path / "1", model_name)
+    _, second = run(tmp_path / "2", model_name)
+    assert without_timing(first.history) == without_timing(second.history)
+    assert len(first.history) == 4
+
+
+def without_timing(history):
+    return [{k: v for k, v in row.items() if "second" not in k} for row in history]
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    uninterrupted_model, uninterrupted = run(tmp_path / "straight")
+    run(tmp_path / "killed", stop_after_epoch=2)  # the job dies after epoch 2
+    resumed_model, resumed = run(tmp_path / "killed")  # a fresh process restarts it
+    assert without_timing(resumed.history) == without_timing(uninterrupted.history)
+    for (name, a), (_, b) in zip(uninterrupted_model.state_dict().items(), resumed_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
+    run(tmp_path, "cnn", config={"epochs": 1})
+    good = (tmp_path / CHECKPOINT_FILE).read_bytes()
+
+    class Exploding(SetTask):
+        def loss(self, model, batch):
+            return super().loss(model, batch) * float("nan")
+
+    torch.manual_seed(0)
+    model = build_neural_model("cnn", SMALL, EMBEDDINGS, len(LABELS))
+    expected = r"loss became nan at epoch 2, batch 1; the last good checkpoint .*checkpoint.pt \(epoch 1\) is kept"
+    with pytest.raises(TrainingDiverged, match=expected):
+        train(model, Exploding(), TRAIN, VALID, micro_f1, config(epochs=3), tmp_path, torch.device("cpu"))
+    assert (tmp_path / CHECKPOINT_FILE).read_bytes() == good
+
+
+def test_early_stopping_after_patience(tmp_path):
+    _, state = run(tmp_path, config={"epochs": 30, "patience": 1, "learning_rate": 1e-9})
+    assert state.epoch < 30 and state.epochs_without_improvement == 1
+
+
+def test_device_and_precision_choice():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            select_device("cuda")
+    assert uses_bf16(torch.device("cpu"), "auto") is False
+    assert uses_bf16(torch.device("cpu"), "bf16") is True
+    with pytest.raises(ValueError, match="choose one of"):
+        uses_bf16(torch.device("cpu"), "fp8")
+
+
+def test_bf16_autocast_path_runs_on_cpu(tmp_path):
+    """The mixed-precision code path (as used on CUDA) runs end to end on the CPU (with the CNN: oneDNN has
+    no bf16 LSTM kernel on every CPU)."""
+    seed_everything(0, torch.device("cpu"))
+    model = build_neural_model("cnn", SMALL, EMBEDDINGS, len(LABELS))
+    task = SetTask(0.5)
+    state = train(model, task, TRAIN, VALID, micro_f1, config(epochs=1), tmp_path, torch.device("cpu"), bf16=True)
+    assert np.isfinite(state.history[0]["train_loss"])
+    with autocast(torch.device("cpu"), True):
+        assert torch.zeros(2, 2).matmul(torch.zeros(2, 2)).dtype == torch.bfloat16
+    predictions = predict_split(model, task, VALID, 8, torch.device("cpu"), bf16=True)
+    assert len(predictions) == len(VALID)

@@ -26,6 +26,7 @@ include: "workflow/rules/label_order.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tracking.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

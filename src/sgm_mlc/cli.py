@@ -171,6 +171,12 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
+def run_summarize(args: argparse.Namespace) -> None:
+    from sgm_mlc.report.summary import summarize
+
+    summarize(args.evaluations, args.models, args.out)
+
+
 def add_run_arguments(sub: argparse.ArgumentParser) -> None:
     """The arguments naming one run and the files it reads."""
     sub.add_argument("--model", required=True)
@@ -229,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", required=True)
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--evaluation-dir", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = commands.add_parser("summarize", help="collect final metrics and training curves for DVC")
+    sub.set_defaults(handler=run_summarize)
+    sub.add_argument("--evaluations", type=Path, nargs="+", required=True, help="results/evaluation/... run folders")
+    sub.add_argument("--models", type=Path, nargs="*", default=[], help="results/models/... run folders")
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("init-tracking", run_init_tracking, "create the MLflow store and experiment once")

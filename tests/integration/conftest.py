@@ -1,10 +1,19 @@
 import pytest
 
+TINY_ENCODER = {"hidden_size": 16, "encoder_layers": 1, "attention_heads": 2, "dropout": 0.1}
+
 
 @pytest.fixture
 def small_params(params):
-    """params.yaml with a small synthetic corpus and short embedding training, for fast workflow runs."""
+    """params.yaml with a small synthetic corpus, short embedding training and tiny, briefly trained models."""
     params["datasets"]["synthetic"].update(n_documents=400, vocabulary_size=400)
     params["embeddings"].update(dimension=16, epochs=1)
-    params["run"]["datasets"] = ["synthetic"]
+    params["run"].update(datasets=["synthetic"], models=[], seeds=[13], train_orders=["frequency"])
+    for name in ("br_neural", "seq2seq", "sgm"):
+        params["models"][name].update(TINY_ENCODER)
+    for name in ("seq2seq", "sgm"):
+        params["models"][name].update(decoder_layers=1, label_embedding_dim=8)
+    params["models"]["cnn"].update(num_filters=8)
+    params["training"].update(epochs=2, batch_size=32, eval_batch_size=64)
+    params["decoding"]["beam_size"] = 2
     return params

@@ -31,20 +31,23 @@ def write_params(project: Path, params: dict) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
-def tool_environment(project: Path) -> dict[str, str]:
-    """The environment for workflow tools: this interpreter's bin first, MLflow pointed at the copy."""
+def tool_environment(project: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for workflow tools: this interpreter's bin first, MLflow at the copy's own store."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("MLFLOW_TRACKING_URI", None)
     env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "sgm-mlc tests"
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "tests@localhost"
+    env.update(extra or {})
     return env
 
 
-def run_tool(project: Path, *command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+def run_tool(
+    project: Path, *command: str, timeout: float = 600, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``command`` in ``project``; on failure, the assertion shows its output and the workflow logs."""
     result = subprocess.run(
-        command, cwd=project, env=tool_environment(project), capture_output=True, text=True, timeout=timeout
+        command, cwd=project, env=tool_environment(project, env), capture_output=True, text=True, timeout=timeout
     )
     if check and result.returncode != 0:
         logs = "\n".join(
@@ -57,5 +60,8 @@ def run_tool(project: Path, *command: str, timeout: float = 600, check: bool = T
     return result
 
 
-def snakemake(project: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run_tool(project, sys.executable, "-m", "snakemake", "--cores", "2", *arguments, check=check)
+def snakemake(
+    project: Path, *arguments: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    cores = [] if "--cores" in arguments else ["--cores", "2"]
+    return run_tool(project, sys.executable, "-m", "snakemake", *cores, *arguments, check=check, env=env)

@@ -74,4 +74,10 @@ def tracking_targets():
 
 
 def all_targets():
-    return data_targets() + tracking_targets() + evaluation_targets() + run_tracking_targets()
+    return (
+        data_targets()
+        + tracking_targets()
+        + evaluation_targets()
+        + run_tracking_targets()
+        + (["results/summary/metrics.json"] if run_dirs("evaluation") else [])
+    )

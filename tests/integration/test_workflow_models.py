@@ -1,0 +1,82 @@
+"""Models through the real workflow: training, evaluation, summaries and MLflow runs, in a temporary copy."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from mlflow import MlflowClient
+
+from tests.integration.workflow import copy_project, snakemake
+from tests.support.http_server import unused_loopback_url
+
+pytestmark = pytest.mark.integration
+
+MODELS = ["br", "lp", "cc", "br_neural", "cnn", "seq2seq", "sgm"]
+
+
+def runs_by_name(client):
+    experiment = client.get_experiment_by_name("sgm-mlc")
+    return {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+
+
+def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
+    small_params["run"].update(models=MODELS, train_orders=["frequency", "natural"])
+    project = copy_project(tmp_path / "project", small_params)
+    snakemake(project, "all", "--cores", "4")  # parallel jobs share one SQLite store
+
+    order_dependent = {"cc", "seq2seq", "sgm"}
+    expected = {f"synthetic-{m}-frequency-13" for m in MODELS} | {f"synthetic-{m}-natural-13" for m in order_dependent}
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = runs_by_name(client)
+    assert set(runs) == expected | {"dataset-synthetic"}
+
+    sgm = runs["synthetic-sgm-frequency-13"]
+    assert sgm.data.params["models.sgm.hidden_size"] == "16"
+    assert sgm.data.params["training.epochs"] == "2" and sgm.data.params["run.order"] == "frequency"
+    assert sgm.data.tags["sgm_mlc.model"] == "sgm" and len(sgm.data.tags["sgm_mlc.dataset_sha256"]) == 64
+    assert len(client.get_metric_history(sgm.info.run_id, "epoch.train_loss")) == 2
+    assert 0 <= sgm.data.metrics["test.micro_f1"] <= 1
+    artifacts = {a.path for a in client.list_artifacts(sgm.info.run_id)}
+    assert {"model.pt", "history.json", "metrics.json", "predictions.parquet", "train_summary.json"} <= artifacts
+    assert "model.joblib" in {a.path for a in client.list_artifacts(runs["synthetic-br-frequency-13"].info.run_id)}
+
+    for name in expected:
+        _, model, order, _ = name.split("-")
+        folder = project / "results/evaluation/synthetic" / model / order / "seed13"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert set(metrics) == {"valid", "test"} and "position_deviation" in metrics["test"]
+        predictions = pq.read_table(folder / "predictions.parquet")
+        assert predictions.column_names == ["id", "split", "true_labels", "predicted_labels", "step_probabilities"]
+        assert predictions.num_rows == sum(1 for split in predictions["split"].to_pylist() if split in ("valid", "test"))
+    summary = json.loads((project / "results/summary/metrics.json").read_text())
+    assert set(summary) == {n.replace("synthetic-", "synthetic/").replace("-", "/").replace("/13", "/seed13") for n in expected}
+    assert len(list((project / "results/summary/curves").glob("*.json"))) == 6  # the neural runs
+
+    # A retried logging job resumes its own MLflow run instead of adding one.
+    record = project / "results/tracking/synthetic/sgm/frequency/seed13/run.json"
+    first_id = json.loads(record.read_text())["run_id"]
+    record.unlink()
+    snakemake(project, str(record.relative_to(project)))
+    assert json.loads(record.read_text())["run_id"] == first_id
+    assert len(runs_by_name(client)) == len(expected) + 1
+    assert len(client.get_metric_history(first_id, "epoch.train_loss")) == 2
+
+
+def test_tracking_outage_keeps_results_and_one_command_relogs(tmp_path, small_params):
+    small_params["run"]["models"] = ["br", "cnn"]
+    project = copy_project(tmp_path / "project", small_params)
+    outage = {
+        "MLFLOW_TRACKING_URI": unused_loopback_url(""),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    }
+    result = snakemake(project, "all", "--keep-going", env=outage, check=False)
+    assert result.returncode != 0
+    for model in ("br", "cnn"):
+        assert (project / f"results/evaluation/synthetic/{model}/frequency/seed13/metrics.json").is_file()
+        assert not (project / f"results/tracking/synthetic/{model}/frequency/seed13/run.json").exists()
+    assert (project / "results/summary/metrics.json").is_file()
+
+    snakemake(project, "phase_tracking")  # the store is back: one command logs what is missing
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    assert {"synthetic-br-frequency-13", "synthetic-cnn-frequency-13"} <= set(runs_by_name(client))

@@ -16,15 +16,6 @@ from sgm_mlc.models.sgm import SGM
 VOCAB_SIZE = 30
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread (and thread start-up dominates on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_sgm(n_labels: int, name: str = "sgm", seed: int = 0) -> SGM:
     """A random SGM in eval mode; a sharper output layer makes the step distributions less uniform."""
     torch.manual_seed(seed)

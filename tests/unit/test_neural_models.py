@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sgm_mlc.decoding import GreedySearch
+from sgm_mlc.models.encoders import PaddingFreeLSTM
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, multi_hot, teacher_forcing_targets
 from sgm_mlc.models.losses import combined_loss, sequence_nll, set_bce, set_bce_from_sequence
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, MODEL_NAMES, build_neural_model, is_sequence_model
@@ -25,15 +27,6 @@ SMALL = {
     "num_filters": 6,
     "dropout": 0.0,
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread (and thread start-up dominates on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def word_vectors() -> np.ndarray:
@@ -123,6 +116,27 @@ def test_extra_padding_changes_nothing(name):
     padded = outputs(model, name, *documents(lengths, extra_padding=4))
     assert padded.shape == outputs(model, name, *documents(lengths)).shape
     torch.testing.assert_close(outputs(model, name, *documents(lengths)), padded)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padding_free_lstm_computes_what_a_packed_lstm_computes(bidirectional):
+    torch.manual_seed(0)
+    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=bidirectional, dropout=0.0)
+    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=bidirectional, batch_first=True)
+    with torch.no_grad():
+        for depth, layer in enumerate(lstm.layers):
+            for direction, suffix in zip(layer, ["", "_reverse"]):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(direction, f"{name}_l0").copy_(getattr(packed_lstm, f"{name}_l{depth}{suffix}"))
+    inputs, lengths = torch.randn(4, 7, 6), torch.tensor([7, 1, 4, 2])
+    outputs, finals = lstm(inputs, lengths)
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    expected_packed, (expected_hidden, _) = packed_lstm(packed)
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=True)
+    mask = (torch.arange(7) < lengths.unsqueeze(1)).unsqueeze(2)
+    torch.testing.assert_close(outputs * mask, expected * mask)
+    top_layer = expected_hidden[-2:] if bidirectional else expected_hidden[-1:]
+    torch.testing.assert_close(finals, torch.cat(list(top_layer), dim=1))
 
 
 @pytest.mark.parametrize("model_name", ["sgm", "seq2seq"])

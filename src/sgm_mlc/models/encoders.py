@@ -1,7 +1,7 @@
 """The document encoder shared by SGM, Seq2Seq and the neural binary-relevance classifier.
 
-Word ids → pre-trained word embeddings → (bi)directional multi-layer LSTM over packed sequences → optional
-multi-head self-attention over the LSTM states (residual connection and layer normalisation).
+Word ids → pre-trained word embeddings → (bi)directional multi-layer LSTM that never reads padding →
+optional multi-head self-attention over the LSTM states (residual connection and layer normalisation).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 WORD_PAD = 0
 
@@ -29,6 +28,60 @@ def pretrained_embedding(vectors: np.ndarray, freeze: bool) -> nn.Embedding:
 def length_mask(lengths: Tensor, max_length: int) -> Tensor:
     """Bool mask ``(batch, max_length)``, True at the first ``lengths[b]`` positions of row ``b``."""
     return torch.arange(max_length, device=lengths.device) < lengths.unsqueeze(1)
+
+
+def reverse_within_lengths(values: Tensor, lengths: Tensor) -> Tensor:
+    """``values`` ``(batch, seq, features)`` with each row's first ``lengths[b]`` steps in reverse order (the
+    padded steps after them stay in place); applying it twice gives ``values`` back."""
+    steps = torch.arange(values.size(1), device=values.device).unsqueeze(0)
+    last = (lengths - 1).unsqueeze(1)
+    index = torch.where(steps <= last, last - steps, steps)
+    return values.gather(1, index.unsqueeze(2).expand_as(values))
+
+
+class PaddingFreeLSTM(nn.Module):
+    """A multi-layer (bi)directional LSTM over right-padded batches that computes exactly what ``nn.LSTM``
+    computes over the same batch packed with ``pack_padded_sequence``, with as many parameters.
+
+    Each layer and direction is one single-layer ``nn.LSTM`` run over the padded batch: the forward direction
+    reads each document from its first token, so padding (after its last) never reaches a real position; the
+    backward direction reads each document reversed within its length, then its outputs are put back in
+    order. On CPU this trains about three times faster than a packed batch of uneven lengths, whose LSTM
+    backward pass PyTorch runs slowly. ``dropout`` applies between layers, as in ``nn.LSTM``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float) -> None:
+        super().__init__()
+        self.bidirectional = bidirectional
+        directions = 2 if bidirectional else 1
+        self.layers = nn.ModuleList(
+            nn.ModuleList(
+                nn.LSTM(input_size if depth == 0 else hidden_size * directions, hidden_size, batch_first=True)
+                for _ in range(directions)
+            )
+            for depth in range(num_layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """``inputs`` ``(batch, seq, input_size)`` right-padded, ``lengths`` ``(batch,)`` (>= 1) → the top
+        layer's outputs ``(batch, seq, hidden_size * directions)`` (meaningless at padded steps) and its final
+        states ``(batch, hidden_size * directions)``: forward direction after the last real token, backward
+        direction after the first."""
+        outputs = inputs
+        for depth, layer in enumerate(self.layers):
+            if depth > 0:
+                outputs = self.dropout(outputs)
+            forward, _ = layer[0](outputs)
+            directions = [forward]
+            if self.bidirectional:
+                backward, _ = layer[1](reverse_within_lengths(outputs, lengths))
+                directions.append(reverse_within_lengths(backward, lengths))
+            outputs = torch.cat(directions, dim=2)
+        finals = [forward[torch.arange(inputs.size(0), device=inputs.device), lengths - 1]]
+        if self.bidirectional:
+            finals.append(directions[1][:, 0])
+        return outputs, torch.cat(finals, dim=1)
 
 
 @dataclass(frozen=True)
@@ -64,7 +117,7 @@ class SelfAttention(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Embedding → packed (bi)LSTM → optional self-attention.
+    """Embedding → :class:`PaddingFreeLSTM` → optional self-attention.
 
     ``hidden_size`` is the size of the output states; a bidirectional LSTM gives each direction half of it
     (so it must be even). ``dropout`` applies to the embeddings, between LSTM layers, to the LSTM output and
@@ -87,30 +140,19 @@ class Encoder(nn.Module):
         if hidden_size % directions:
             raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
         self.hidden_size = hidden_size
-        self.directions = directions
         self.embedding = pretrained_embedding(embeddings, freeze=freeze_embeddings)
-        self.rnn = nn.LSTM(
-            self.embedding.embedding_dim,
-            hidden_size // directions,
-            num_layers=encoder_layers,
-            bidirectional=bidirectional,
-            dropout=dropout if encoder_layers > 1 else 0.0,
-            batch_first=True,
+        self.rnn = PaddingFreeLSTM(
+            self.embedding.embedding_dim, hidden_size // directions, encoder_layers, bidirectional, dropout
         )
         self.dropout = nn.Dropout(dropout)
         self.self_attention = SelfAttention(hidden_size, attention_heads, dropout) if self_attention else None
 
     def forward(self, src: Tensor, src_lengths: Tensor) -> EncodedSource:
         """``src`` ``(batch, src_len)`` word ids right-padded with 0, ``src_lengths`` ``(batch,)`` (>= 1)."""
-        embedded = self.dropout(self.embedding(src))
-        packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_states, (final_hidden, _) = self.rnn(packed)
-        states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=src.size(1))
+        src_lengths = src_lengths.to(src.device)
+        states, summary = self.rnn(self.dropout(self.embedding(src)), src_lengths)
         states = self.dropout(states)
-        mask = length_mask(src_lengths.to(src.device), src.size(1))
+        mask = length_mask(src_lengths, src.size(1))
         if self.self_attention is not None:
             states = self.self_attention(states, mask)
-        # final_hidden: (layers * directions, batch, hidden / directions); keep the top layer's directions.
-        top_layer = final_hidden[-self.directions :]
-        summary = top_layer.transpose(0, 1).reshape(src.size(0), self.hidden_size)
         return EncodedSource(states=states, mask=mask, summary=summary)

@@ -1,0 +1,108 @@
+"""SGM training and decoding throughput on a processed dataset (default: Reuters-21578), median of repeats.
+
+Prints examples/s for training (forward, backward, optimizer step on length-bucketed batches of the train
+split) and documents/s for greedy and beam-5 decoding of the test split, with the process's peak memory.
+
+    python benchmarks/sgm_throughput.py --dataset reuters21578 --setting paper --max-source-length 100
+    python benchmarks/sgm_throughput.py --dataset reuters21578 --setting default
+
+``paper``: word embeddings 128, hidden 256, 3 encoder and 3 decoder LSTM layers, batch 64 (the original SGM
+implementation's configuration); ``default``: the models.sgm and training sections of params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from sgm_mlc.config import dataset_view, load_params
+from sgm_mlc.decoding.beam import BeamSearch
+from sgm_mlc.decoding.greedy import GreedySearch
+from sgm_mlc.experiment.inputs import read_run_inputs
+from sgm_mlc.experiment.neural import encode_split, make_task
+from sgm_mlc.models.neural import build_neural_model
+from sgm_mlc.training.batches import collate, evaluation_batches, training_batches
+
+PAPER_SETTING = {"hidden_size": 256, "encoder_layers": 3, "decoder_layers": 3, "label_embedding_dim": 256}
+
+
+def training_throughput(model, task, examples, batch_size: int, batches: int, seed: int) -> float:
+    """Examples per second over ``batches`` training batches (after one warm-up batch)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    chosen = training_batches(examples, batch_size, seed, epoch=1)[: batches + 1]
+    seen, started = 0, 0.0
+    for step, indices in enumerate(chosen):
+        if step == 1:
+            seen, started = 0, time.perf_counter()
+        loss = task.loss(model, collate(examples, indices))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        seen += len(indices)
+    return seen / (time.perf_counter() - started)
+
+
+def decoding_throughput(model, strategy, examples, batch_size: int, documents: int, max_length: int) -> float:
+    """Documents per second decoding the first ``documents`` examples (length-sorted batches)."""
+    model.eval()
+    subset = [indices[indices < documents] for indices in evaluation_batches(examples, batch_size)]
+    started = time.perf_counter()
+    with torch.no_grad():
+        for indices in subset:
+            if len(indices):
+                batch = collate(examples, indices)
+                strategy.decode(model, batch.src, batch.src_lengths, max_length)
+    return min(documents, len(examples)) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="reuters21578")
+    parser.add_argument("--order", default="frequency")
+    parser.add_argument("--setting", choices=["paper", "default"], default="paper")
+    parser.add_argument("--max-source-length", type=int, default=None, help="cut documents (default: whole)")
+    parser.add_argument("--batches", type=int, default=10, help="training batches timed per repeat")
+    parser.add_argument("--documents", type=int, default=512, help="test documents decoded per repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    params = dataset_view(load_params(args.root / "params.yaml"), args.dataset)
+    if args.setting == "paper":
+        params["models"]["sgm"].update(PAPER_SETTING)
+        params["training"]["batch_size"] = 64
+    inputs = read_run_inputs(args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}")
+    vectors = inputs.vectors(args.root / f"results/embeddings/{args.dataset}")
+    train = encode_split(inputs, inputs.splits["train"], args.max_source_length)
+    test = encode_split(inputs, inputs.splits["test"], args.max_source_length)
+    torch.manual_seed(0)
+    model = build_neural_model("sgm", params["models"]["sgm"], vectors, len(inputs.label_ranking))
+    task = make_task("sgm", params, beam_size=1)
+    max_length = params["models"]["sgm"]["max_decode_length"]
+    batch_size = params["training"]["batch_size"]
+
+    figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
+    for repeat in range(args.repeats):
+        figures["train examples/s"].append(training_throughput(model, task, train, batch_size, args.batches, repeat))
+        figures["greedy documents/s"].append(decoding_throughput(model, GreedySearch(), test, 128, args.documents, max_length))
+        figures["beam-5 documents/s"].append(decoding_throughput(model, BeamSearch(5), test, 128, args.documents, max_length))
+
+    hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "self_attention")}
+    print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {batch_size}, "
+          f"source length {args.max_source_length or 'whole'}, threads {args.threads}, repeats {args.repeats}")
+    for name, values in figures.items():
+        print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
+    print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

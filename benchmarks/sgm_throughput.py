@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="trained weights (model.pt of the same setting): decoding then stops at EOS"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -86,6 +89,10 @@ def main() -> None:
     test = encode_split(inputs, inputs.splits["test"], args.max_source_length)
     torch.manual_seed(0)
     model = build_neural_model("sgm", params["models"]["sgm"], vectors, len(inputs.label_ranking))
+    decoder = model
+    if args.checkpoint:
+        decoder = build_neural_model("sgm", params["models"]["sgm"], vectors, len(inputs.label_ranking))
+        decoder.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"])
     task = make_task("sgm", params, beam_size=1)
     max_length = params["models"]["sgm"]["max_decode_length"]
     batch_size = params["training"]["batch_size"]
@@ -93,12 +100,13 @@ def main() -> None:
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     for repeat in range(args.repeats):
         figures["train examples/s"].append(training_throughput(model, task, train, batch_size, args.batches, repeat))
-        figures["greedy documents/s"].append(decoding_throughput(model, GreedySearch(), test, 128, args.documents, max_length))
-        figures["beam-5 documents/s"].append(decoding_throughput(model, BeamSearch(5), test, 128, args.documents, max_length))
+        figures["greedy documents/s"].append(decoding_throughput(decoder, GreedySearch(), test, 128, args.documents, max_length))
+        figures["beam-5 documents/s"].append(decoding_throughput(decoder, BeamSearch(5), test, 128, args.documents, max_length))
 
     hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "self_attention")}
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {batch_size}, "
-          f"source length {args.max_source_length or 'whole'}, threads {args.threads}, repeats {args.repeats}")
+          f"source length {args.max_source_length or 'whole'}, threads {args.threads}, repeats {args.repeats}, "
+          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights (every step to the limit)'}")
     for name, values in figures.items():
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
     print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

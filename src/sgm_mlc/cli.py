@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("summarize", help="collect final metrics and training curves for DVC")
     sub.set_defaults(handler=run_summarize)
-    sub.add_argument("--evaluations", type=Path, nargs="+", required=True, help="results/evaluation/... run folders")
+    sub.add_argument("--evaluations", type=Path, nargs="*", default=[], help="results/evaluation/... run folders")
     sub.add_argument("--models", type=Path, nargs="*", default=[], help="results/models/... run folders")
     sub.add_argument("--out", type=Path, required=True)
 

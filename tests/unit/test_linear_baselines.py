@@ -23,19 +23,9 @@ from sgm_mlc.models.linear import (
     load,
     save,
 )
+from tests.support.params import SYNTHETIC_DEFAULTS
 
-SYNTHETIC = {
-    "seed": 13,
-    "n_documents": 600,
-    "n_labels": 20,
-    "vocabulary_size": 2000,
-    "words_per_label": 12,
-    "document_length": [40, 120],
-    "background_word_share": 0.6,
-    "max_labels": 6,
-    "test_fraction": 0.2,
-    "validation_fraction": 0.1,
-}
+SYNTHETIC = dict(SYNTHETIC_DEFAULTS, n_documents=600)
 TEXT = {"lowercase": True, "min_token_count": 2, "max_vocabulary_size": 50000}
 
 # Hand-made: "fruit" follows the word "apple"; "always" is on every train document; "never" on none.

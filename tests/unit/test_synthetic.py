@@ -20,20 +20,9 @@ from sgm_mlc.data.synthetic import (
     generate,
     planted_structure,
 )
+from tests.support.params import SYNTHETIC_DEFAULTS
 
-# The defaults of params.yaml (datasets.synthetic), fixed here so the measured margins below stay meaningful.
-PARAMS = {
-    "seed": 13,
-    "n_documents": 3000,
-    "n_labels": 20,
-    "vocabulary_size": 2000,
-    "words_per_label": 12,
-    "document_length": [40, 120],
-    "background_word_share": 0.6,
-    "max_labels": 6,
-    "test_fraction": 0.2,
-    "validation_fraction": 0.1,
-}
+PARAMS = SYNTHETIC_DEFAULTS
 SMALL = dict(PARAMS, n_documents=300)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

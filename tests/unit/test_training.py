@@ -157,3 +157,12 @@ def test_bf16_autocast_path_runs_on_cpu(tmp_path):
         assert torch.zeros(2, 2).matmul(torch.zeros(2, 2)).dtype == torch.bfloat16
     predictions = predict_split(model, task, VALID, 8, torch.device("cpu"), bf16=True)
     assert len(predictions) == len(VALID)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
+    run(tmp_path, stop_after_epoch=2, fingerprint="recipe-a")
+    _, other = run(tmp_path, fingerprint="recipe-b", config={"epochs": 1})
+    assert [row["epoch"] for row in other.history] == [1]  # started afresh
+    assert "written by a run with other settings" in caplog.text
+    _, same = run(tmp_path, fingerprint="recipe-b", config={"epochs": 3})
+    assert [row["epoch"] for row in same.history] == [1, 2, 3]  # resumed its own checkpoint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import torch
 
 from sgm_mlc.atomic import write_json
+from sgm_mlc.data.download import sha256_of
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
@@ -47,6 +50,15 @@ def build_model(model_name: str, params: dict[str, Any], inputs: RunInputs, embe
     )
 
 
+def run_fingerprint(model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs) -> str:
+    """What a checkpoint must match to be resumed: model, settings (bar epochs and patience), seed, data."""
+    training = {k: v for k, v in params["training"].items() if k not in ("epochs", "patience")}
+    identity = {"model": model_name, "settings": params["models"][model_name], "training": training, "seed": seed,
+                "examples": sha256_of(inputs.processed_dir / "examples.parquet"),
+                "labels": inputs.label_ranking, "vocabulary": len(inputs.vocabulary)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def train_neural(
     model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, embeddings_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
@@ -70,7 +82,10 @@ def train_neural(
         return split_report(label_names_of(predictions, inputs.label_ranking), inputs.splits["valid"], inputs.label_ranking)
 
     started = time.perf_counter()
-    state = train(model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16)
+    state = train(
+        model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16,
+        fingerprint=run_fingerprint(model_name, params, seed, inputs),
+    )
     summary = {
         "model": model_name,
         "device": str(device),

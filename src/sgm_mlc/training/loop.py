@@ -98,12 +98,15 @@ def train(
     device: torch.device,
     bf16: bool = False,
     stop_after_epoch: int | None = None,
+    fingerprint: str = "",
 ) -> TrainingState:
     """Train until ``config.epochs`` or early stopping; write ``model.pt`` (best epoch), ``checkpoint.pt``
     (last epoch) and ``history.json`` into ``out_dir``; resume from ``checkpoint.pt`` when it exists.
 
     ``evaluate`` turns validation predictions into metrics (``config.selection_metric`` among them).
     ``stop_after_epoch`` ends the run early as if the job had been killed after that epoch (for tests).
+    ``fingerprint`` identifies everything that shapes the run but the number of epochs and the patience
+    (model, data, the rest of the recipe): a checkpoint written under another fingerprint is not resumed.
     """
     model.to(device)
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -111,7 +114,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: learning_rate_factor(epoch, config.lr_decay, config.decay_start_epoch)
     )
-    state = resume(out_dir / CHECKPOINT_FILE, model, optimizer, scheduler) or TrainingState()
+    state = resume(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler) or TrainingState()
     while state.epoch < config.epochs and state.epochs_without_improvement < config.patience:
         epoch = state.epoch + 1
         started = time.perf_counter()
@@ -137,7 +140,7 @@ def train(
                 **{f"valid_{name}": value for name, value in valid_metrics.items() if isinstance(value, float)},
             }
         )
-        save_checkpoint(out_dir / CHECKPOINT_FILE, model, optimizer, scheduler, state)
+        save_checkpoint(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler, state)
         write_json(out_dir / HISTORY_FILE, state.history)
         log.info(
             "epoch %d: train loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1f examples/s",
@@ -198,11 +201,17 @@ def save_tensors(target: Path, payload: dict[str, Any]) -> None:
 
 
 def save_checkpoint(
-    target: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, state: TrainingState
+    target: Path,
+    fingerprint: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: TrainingState,
 ) -> None:
     save_tensors(
         target,
         {
+            "fingerprint": fingerprint,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -213,12 +222,15 @@ def save_checkpoint(
 
 
 def resume(
-    source: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    source: Path, fingerprint: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> TrainingState | None:
-    """Restore everything from ``source`` (``None`` when there is no checkpoint yet)."""
+    """Restore everything from ``source``; ``None`` when there is no checkpoint, or one of another run."""
     if not source.is_file():
         return None
     checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    if checkpoint.get("fingerprint") != fingerprint:
+        log.warning("%s was written by a run with other settings; training starts afresh", source)
+        return None
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])

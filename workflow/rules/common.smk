@@ -51,6 +51,16 @@ def run_dirs(phase):
     return dirs
 
 
+def curve_targets():
+    """The training curve of every neural run (the linear models have no epochs)."""
+    curves = []
+    for run in run_dirs("models"):
+        dataset, model, order, seed = run.split("/")[-4:]
+        if model in NEURAL_MODELS:
+            curves.append(f"results/summary/curves/{dataset}-{model}-{order}-{seed}.json")
+    return curves
+
+
 def evaluation_targets():
     return [f"{run}/metrics.json" for run in run_dirs("evaluation")]
 

@@ -7,7 +7,7 @@ rule summarize_results:
         summaries=[f"{run}/train_summary.json" for run in run_dirs("models")],
     output:
         metrics="results/summary/metrics.json",
-        curves=directory("results/summary/curves"),
+        curves=curve_targets(),
     params:
         evaluations=lambda wildcards, input: [Path(path).parent for path in input.metrics],
         models=lambda wildcards, input: [Path(path).parent for path in input.summaries],

@@ -22,18 +22,22 @@ def store_uri(tmp_path_factory):
 
 
 @pytest.fixture
-def store(store_uri, request, monkeypatch, tmp_path):
-    """A client whose experiment "exp" is new for each test (its name carries the test's name)."""
+def experiment(store_uri, request):
+    """An experiment of its own for each test (its name carries the test's name)."""
+    name = f"exp-{request.node.name}"
+    init_tracking(store_uri, name)
+    return name
+
+
+@pytest.fixture
+def store(store_uri, experiment, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # artifacts land in this test's folder
-    client = MlflowClient(tracking_uri=store_uri)
-    client.experiment = f"exp-{request.node.name}"
-    init_tracking(store_uri, client.experiment)
-    return client
+    return MlflowClient(tracking_uri=store_uri)
 
 
-def test_init_tracking_is_idempotent(store):
-    first = store.get_experiment_by_name(store.experiment).experiment_id
-    assert init_tracking(store.tracking_uri, store.experiment) == first
+def test_init_tracking_is_idempotent(store, experiment):
+    first = store.get_experiment_by_name(experiment).experiment_id
+    assert init_tracking(store.tracking_uri, experiment) == first
 
 
 def test_run_key_is_stable_and_sensitive_to_params():
@@ -43,11 +47,11 @@ def test_run_key_is_stable_and_sensitive_to_params():
     assert key != run_key("rule", {"dataset": "synthetic", "order": "frequency"}, {"a": 2, "b": [1, 2]})
 
 
-def test_get_or_create_run_resumes_the_same_run(store):
-    first = get_or_create_run(store, store.experiment, "k/1", "name")
-    assert get_or_create_run(store, store.experiment, "k/1", "name") == first
-    assert get_or_create_run(store, store.experiment, "k/2", "name") != first
-    runs = store.search_runs([store.get_experiment_by_name(store.experiment).experiment_id])
+def test_get_or_create_run_resumes_the_same_run(store, experiment):
+    first = get_or_create_run(store, experiment, "k/1", "name")
+    assert get_or_create_run(store, experiment, "k/1", "name") == first
+    assert get_or_create_run(store, experiment, "k/2", "name") != first
+    runs = store.search_runs([store.get_experiment_by_name(experiment).experiment_id])
     assert sorted(run.data.tags[RUN_KEY_TAG] for run in runs) == ["k/1", "k/2"]
 
 
@@ -56,12 +60,12 @@ def test_get_or_create_run_needs_the_experiment(store):
         get_or_create_run(store, "missing", "k", "name")
 
 
-def test_log_run_twice_keeps_one_run_with_params_metrics_and_artifacts(store, tmp_path):
+def test_log_run_twice_keeps_one_run_with_params_metrics_and_artifacts(store, experiment, tmp_path):
     artifact = tmp_path / "card.json"
     artifact.write_text(json.dumps({"documents": 3}))
     params = {"datasets": {"synthetic": {"seed": 13, "document_length": [4, 9]}}, "flag": True}
     for _ in range(2):
-        run_id = get_or_create_run(store, store.experiment, "key", "dataset-synthetic")
+        run_id = get_or_create_run(store, experiment, "key", "dataset-synthetic")
         log_run(store, run_id, params, {"documents": 3}, {"sgm_mlc.dataset": "synthetic"}, [artifact])
     run = store.get_run(run_id)
     assert run.data.params == {"datasets.synthetic.seed": "13", "datasets.synthetic.document_length": "[4, 9]", "flag": "true"}

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 
 from sgm_mlc.atomic import atomic_path
 from sgm_mlc.experiment.inputs import SplitData
-from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
+from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.training.tasks import Prediction
 
 PREDICTIONS_SCHEMA = pa.schema(

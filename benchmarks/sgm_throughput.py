@@ -49,17 +49,15 @@ def training_throughput(model, task, examples, batch_size: int, batches: int, se
     return seen / (time.perf_counter() - started)
 
 
-def decoding_throughput(model, strategy, examples, batch_size: int, documents: int, max_length: int) -> float:
-    """Documents per second decoding the first ``documents`` examples (length-sorted batches)."""
+def decoding_throughput(model, strategy, examples, batch_size: int, max_tokens: int | None, max_length: int) -> float:
+    """Documents per second decoding every example, in the evaluation's length-sorted batches."""
     model.eval()
-    subset = [indices[indices < documents] for indices in evaluation_batches(examples, batch_size)]
     started = time.perf_counter()
     with torch.no_grad():
-        for indices in subset:
-            if len(indices):
-                batch = collate(examples, indices)
-                strategy.decode(model, batch.src, batch.src_lengths, max_length)
-    return min(documents, len(examples)) / (time.perf_counter() - started)
+        for indices in evaluation_batches(examples, batch_size, max_tokens):
+            batch = collate(examples, indices)
+            strategy.decode(model, batch.src, batch.src_lengths, max_length)
+    return len(examples) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -69,7 +67,6 @@ def main() -> None:
     parser.add_argument("--setting", choices=["paper", "default"], default="paper")
     parser.add_argument("--max-source-length", type=int, default=None, help="cut documents (default: whole)")
     parser.add_argument("--batches", type=int, default=10, help="training batches timed per repeat")
-    parser.add_argument("--documents", type=int, default=512, help="test documents decoded per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
@@ -96,16 +93,17 @@ def main() -> None:
     task = make_task("sgm", params, beam_size=1)
     max_length = params["models"]["sgm"]["max_decode_length"]
     batch_size = params["training"]["batch_size"]
+    eval_batches = (params["training"]["eval_batch_size"], params["training"]["eval_max_tokens"])
 
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     for repeat in range(args.repeats):
         figures["train examples/s"].append(training_throughput(model, task, train, batch_size, args.batches, repeat))
-        figures["greedy documents/s"].append(decoding_throughput(decoder, GreedySearch(), test, 128, args.documents, max_length))
-        figures["beam-5 documents/s"].append(decoding_throughput(decoder, BeamSearch(5), test, 128, args.documents, max_length))
+        figures["greedy documents/s"].append(decoding_throughput(decoder, GreedySearch(), test, *eval_batches, max_length))
+        figures["beam-5 documents/s"].append(decoding_throughput(decoder, BeamSearch(5), test, *eval_batches, max_length))
 
     hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "self_attention")}
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {batch_size}, "
-          f"source length {args.max_source_length or 'whole'}, threads {args.threads}, repeats {args.repeats}, "
+          f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
           f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights (every step to the limit)'}")
     for name, values in figures.items():
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")

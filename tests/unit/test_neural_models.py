@@ -10,11 +10,11 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sgm_mlc.decoding import GreedySearch
-from sgm_mlc.models.encoders import PaddingFreeLSTM
+from sgm_mlc.models.encoders import EncodedSource, PaddingFreeLSTM, SelfAttention, length_mask
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, multi_hot, teacher_forcing_targets
 from sgm_mlc.models.losses import combined_loss, sequence_nll, set_bce, set_bce_from_sequence
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, MODEL_NAMES, build_neural_model, is_sequence_model
-from sgm_mlc.models.sgm import SGM, GlobalEmbedding
+from sgm_mlc.models.sgm import SGM, AdditiveAttention, BilinearAttention, GlobalEmbedding, SourceMemory
 
 VOCAB_SIZE = 40
 N_LABELS = 5
@@ -139,9 +139,47 @@ def test_padding_free_lstm_computes_what_a_packed_lstm_computes(bidirectional):
     torch.testing.assert_close(finals, torch.cat(list(top_layer), dim=1))
 
 
+def test_self_attention_computes_what_multihead_attention_computes():
+    torch.manual_seed(0)
+    attention = SelfAttention(8, heads=2, dropout=0.0).eval()
+    reference = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    with torch.no_grad():
+        attention.projection.weight.copy_(reference.in_proj_weight)
+        attention.projection.bias.copy_(reference.in_proj_bias)
+        attention.output.weight.copy_(reference.out_proj.weight)
+        attention.output.bias.copy_(reference.out_proj.bias)
+    states, lengths = torch.randn(3, 5, 8), torch.tensor([5, 2, 1])
+    mask = length_mask(lengths, 5)
+    expected, _ = reference(states, states, states, key_padding_mask=~mask, need_weights=False)
+    expected = attention.norm(states + expected)
+    real = mask.unsqueeze(2)
+    torch.testing.assert_close(attention(states, mask) * real, expected * real)
+    padded_differently = states.masked_fill(~real, 7.0)  # padding never reaches a real position
+    torch.testing.assert_close(attention(padded_differently, mask) * real, expected * real)
+
+
+def test_contextual_attentions_average_the_real_states_under_their_scores():
+    torch.manual_seed(0)
+    states, query = torch.randn(2, 4, 6), torch.randn(2, 5)
+    mask = length_mask(torch.tensor([4, 2]), 4)
+    additive, bilinear = AdditiveAttention(5, 6, 3), BilinearAttention(5, 6)
+    with torch.no_grad():
+        additive_scores = additive.score(torch.tanh(
+            additive.memory_projection(states) + additive.query_projection(query).unsqueeze(1))).squeeze(2)
+        bilinear_scores = torch.einsum("bsh,bh->bs", states, bilinear.query_projection(query))
+        for attention, scores in ((additive, additive_scores), (bilinear, bilinear_scores)):
+            memory = attention.memory(EncodedSource(states, mask, summary=states[:, 0]))
+            assert isinstance(memory, SourceMemory)
+            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
+            assert weights[1, 2:].eq(0).all()
+            torch.testing.assert_close(attention(query, memory), torch.einsum("bs,bsh->bh", weights, states))
+
+
 @pytest.mark.parametrize("model_name", ["sgm", "seq2seq"])
-def test_encoder_variants_without_self_attention_or_contextual_attention_run(model_name):
-    for overrides in ({"self_attention": False}, {"contextual_attention": False}, {"bidirectional": False}):
+def test_encoder_and_attention_variants_run_and_ignore_padding(model_name):
+    variants = ({"self_attention": False}, {"contextual_attention": False}, {"bidirectional": False},
+                {"attention": "bilinear"})
+    for overrides in variants:
         model = build(model_name, **overrides).eval()
         lengths = [4, 1, 2]
         torch.testing.assert_close(

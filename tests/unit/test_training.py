@@ -80,6 +80,17 @@ def test_collate_pads_and_builds_targets():
     assert sorted(order.tolist()) == list(range(len(VALID))) and np.all(np.diff(VALID.lengths[order]) >= 0)
 
 
+def test_evaluation_batches_cap_padded_tokens():
+    examples = encode_examples(
+        [str(i) for i in range(7)], [[5] * n for n in (3, 40, 2, 9, 2, 10, 30)], [["a"]] * 7, ["a"], None
+    )
+    uncapped = [batch.tolist() for batch in evaluation_batches(examples, 4)]
+    assert uncapped == [[2, 4, 0, 3], [5, 6, 1]]
+    capped = [batch.tolist() for batch in evaluation_batches(examples, 4, max_tokens=30)]
+    assert capped == [[2, 4, 0], [3, 5], [6], [1]]  # 4 × 9 > 30; 40 alone exceeds the cap but gets a batch
+    assert all(len(b) * examples.lengths[b].max() <= 30 for b in capped if len(b) > 1)
+
+
 def test_training_learns_and_writes_history(tmp_path):
     model, state = run(tmp_path, config={"epochs": 6})
     history = json.loads((tmp_path / HISTORY_FILE).read_text())

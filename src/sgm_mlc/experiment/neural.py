@@ -22,7 +22,7 @@ from sgm_mlc.training.tasks import SequenceTask, SetTask, Task
 
 TRAINING_CONFIG_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
-    "selection_metric", "eval_batch_size",
+    "selection_metric", "eval_batch_size", "eval_max_tokens",
 )
 
 
@@ -118,7 +118,9 @@ def evaluate_neural(
         split = inputs.splits[split_name]
         encoded = encode_split(inputs, split, training["max_source_length"])
         started = time.perf_counter()
-        predictions = predict_split(model, task, encoded, training["eval_batch_size"], device, bf16)
+        predictions = predict_split(
+            model, task, encoded, training["eval_batch_size"], device, bf16, training["eval_max_tokens"]
+        )
         seconds = time.perf_counter() - started
         predicted[split_name] = label_names_of(predictions, inputs.label_ranking)
         probabilities[split_name] = [p.step_probabilities for p in predictions]

@@ -19,6 +19,7 @@ attention_heads        heads of that self-attention (must divide hidden_size)   
 decoder_layers         decoder LSTM layers                                         sgm, seq2seq
 label_embedding_dim    size of the label embeddings                                sgm, seq2seq
 contextual_attention   attention of the decoder over the encoder states            sgm, seq2seq
+attention              its scores: ``additive`` (Bahdanau) or ``bilinear`` (Luong)  sgm, seq2seq
 max_decode_length      default limit of decoding steps (labels + EOS)              sgm, seq2seq
 pooling                ``max`` or ``mean`` over the encoder states                 br_neural
 num_filters            filters per kernel size                                     cnn
@@ -52,6 +53,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "decoder_layers": 2,
     "label_embedding_dim": 256,
     "contextual_attention": True,
+    "attention": "additive",
     "max_decode_length": 16,
     "pooling": "max",
     "num_filters": 100,
@@ -107,5 +109,6 @@ def build_neural_model(name: str, params: dict[str, Any], embeddings: np.ndarray
         dropout=settings["dropout"],
         global_embedding=name == "sgm",
         contextual_attention=settings["contextual_attention"],
+        attention=settings["attention"],
         max_decode_length=settings["max_decode_length"],
     )

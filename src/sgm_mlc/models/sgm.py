@@ -7,6 +7,8 @@ attention of ``s_t`` over the encoder states gives the context ``c_t``; the labe
 mask ``I_t``) before the softmax, at training time too (there the gold labels already fed are masked), so no
 label is emitted twice. ``EOS`` ends a sequence.
 
+The attention scores are additive (``attention="additive"``, Bahdanau, as in SGM's equations) or bilinear
+(``"bilinear"``, Luong's "general" form, as in SGM's released code, and cheaper per step on long documents).
 ``global_embedding=False`` is the paper's Seq2Seq baseline; ``contextual_attention=False`` (an ablation)
 replaces ``c_t`` by the encoder summary at every step.
 
@@ -32,6 +34,7 @@ __all__ = [
     "PAD_LABEL",
     "SGM",
     "AdditiveAttention",
+    "BilinearAttention",
     "DecoderState",
     "GlobalEmbedding",
     "LabelScorer",
@@ -133,8 +136,9 @@ class GlobalEmbedding(nn.Module):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau (additive) attention, as in SGM: ``a_ti ∝ exp(v^T tanh(W_a s_t + U_a h_i))`` over the real
-    source tokens, ``c_t = Σ_i a_ti h_i``."""
+    """Bahdanau (additive) attention, as in SGM's equations: ``a_ti ∝ exp(v^T tanh(W_a s_t + U_a h_i))`` over
+    the real source tokens, ``c_t = Σ_i a_ti h_i``. Each step costs a ``tanh`` over ``(rows, src_len,
+    attention)``."""
 
     def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
         super().__init__()
@@ -149,8 +153,42 @@ class AdditiveAttention(nn.Module):
     def forward(self, query: Tensor, memory: SourceMemory) -> Tensor:
         """``query`` ``(rows, query_size)`` → context ``(rows, memory_size)``."""
         energies = self.score(torch.tanh(memory.keys + self.query_projection(query).unsqueeze(1))).squeeze(2)
-        weights = energies.masked_fill(~memory.mask, float("-inf")).softmax(dim=1)
-        return torch.bmm(weights.unsqueeze(1), memory.states).squeeze(1)
+        return attend(energies, memory)
+
+
+class BilinearAttention(nn.Module):
+    """Luong's "general" (bilinear) attention, as in SGM's released code: ``a_ti ∝ exp(h_i^T W_a s_t)`` over
+    the real source tokens, ``c_t = Σ_i a_ti h_i``. Each step costs one batched matrix-vector product, so it
+    decodes long documents faster than :class:`AdditiveAttention`."""
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        super().__init__()
+        self.query_projection = nn.Linear(query_size, memory_size)  # W_a
+
+    def memory(self, encoded: EncodedSource) -> SourceMemory:
+        """The encoder states, which are their own keys."""
+        return SourceMemory(encoded.states, encoded.states, encoded.mask)
+
+    def forward(self, query: Tensor, memory: SourceMemory) -> Tensor:
+        """``query`` ``(rows, query_size)`` → context ``(rows, memory_size)``."""
+        energies = torch.bmm(memory.keys, self.query_projection(query).unsqueeze(2)).squeeze(2)
+        return attend(energies, memory)
+
+
+def attend(energies: Tensor, memory: SourceMemory) -> Tensor:
+    """The context ``(rows, hidden)``: the memory states averaged under ``softmax(energies)`` ``(rows,
+    src_len)`` over the real tokens."""
+    weights = energies.masked_fill(~memory.mask, float("-inf")).softmax(dim=1)
+    return torch.bmm(weights.unsqueeze(1), memory.states).squeeze(1)
+
+
+def contextual_attention_module(kind: str, hidden_size: int) -> AdditiveAttention | BilinearAttention:
+    """The decoder's attention over the encoder states: ``additive`` or ``bilinear``."""
+    if kind == "additive":
+        return AdditiveAttention(hidden_size, hidden_size, hidden_size)
+    if kind == "bilinear":
+        return BilinearAttention(hidden_size, hidden_size)
+    raise ValueError(f"unknown attention {kind!r}; choose 'additive' or 'bilinear'")
 
 
 class LabelScorer(nn.Module):
@@ -186,6 +224,7 @@ class SGM(nn.Module):
         dropout: float = 0.0,
         global_embedding: bool = True,
         contextual_attention: bool = True,
+        attention: str = "additive",
         max_decode_length: int = 16,
     ) -> None:
         super().__init__()
@@ -204,7 +243,7 @@ class SGM(nn.Module):
             dropout=dropout if decoder_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.attention = AdditiveAttention(hidden_size, hidden_size, hidden_size) if contextual_attention else None
+        self.attention = contextual_attention_module(attention, hidden_size) if contextual_attention else None
         self.scorer = LabelScorer(hidden_size, hidden_size, self.n_label_ids, dropout)
         self.dropout = nn.Dropout(dropout)
         never_emitted = torch.zeros(self.n_label_ids, dtype=torch.bool)

@@ -108,8 +108,23 @@ def training_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def evaluation_batches(examples: EncodedExamples, batch_size: int) -> Iterator[np.ndarray]:
-    """Index batches sorted by length (least padding); callers put results back by ``Batch.indices``."""
-    order = np.argsort(examples.lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+def evaluation_batches(
+    examples: EncodedExamples, batch_size: int, max_tokens: int | None = None
+) -> Iterator[np.ndarray]:
+    """Index batches sorted by length (least padding); callers put results back by ``Batch.indices``.
+
+    A batch holds at most ``batch_size`` documents and, when ``max_tokens`` is set, at most ``max_tokens``
+    padded tokens (documents × its longest document; a single longer document still gets a batch of its
+    own). The cap keeps the long-document tail from padding a whole batch to the longest document: LSTM work
+    grows with the padded tokens and self-attention work with their square.
+    """
+    lengths = examples.lengths
+    batch: list[int] = []
+    for index in np.argsort(lengths, kind="stable"):
+        rows = len(batch) + 1
+        if batch and (rows > batch_size or (max_tokens is not None and rows * lengths[index] > max_tokens)):
+            yield np.array(batch)
+            batch = []
+        batch.append(int(index))
+    if batch:
+        yield np.array(batch)

@@ -51,6 +51,7 @@ class TrainingConfig:
     selection_metric: str
     seed: int
     eval_batch_size: int = 128
+    eval_max_tokens: int | None = None
     pool_batches: int = 50
 
 
@@ -69,13 +70,21 @@ Evaluate = Callable[[Sequence[Prediction]], dict[str, Any]]
 
 
 def predict_split(
-    model: nn.Module, task: Task, examples: EncodedExamples, batch_size: int, device: torch.device, bf16: bool
+    model: nn.Module,
+    task: Task,
+    examples: EncodedExamples,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+    max_tokens: int | None = None,
 ) -> list[Prediction]:
-    """Predictions for every example of a split, in the split's order."""
+    """Predictions for every example of a split, in the split's order, in length-sorted batches of at most
+    ``batch_size`` documents and ``max_tokens`` padded tokens (see
+    :func:`~sgm_mlc.training.batches.evaluation_batches`)."""
     model.eval()
     predictions: list[Prediction | None] = [None] * len(examples)
     with torch.no_grad(), autocast(device, bf16):
-        for indices in evaluation_batches(examples, batch_size):
+        for indices in evaluation_batches(examples, batch_size, max_tokens):
             batch = collate(examples, indices).to(device)
             for index, prediction in zip(batch.indices, task.predict(model, batch)):
                 predictions[index] = prediction
@@ -122,7 +131,9 @@ def train(
         train_seconds = time.perf_counter() - started
         learning_rate = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        valid_metrics = evaluate(predict_split(model, task, valid_set, config.eval_batch_size, device, bf16))
+        valid_metrics = evaluate(predict_split(
+            model, task, valid_set, config.eval_batch_size, device, bf16, config.eval_max_tokens
+        ))
         score = valid_metrics[config.selection_metric]
         state.epoch = epoch
         if score > state.best_score:

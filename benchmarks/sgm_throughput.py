@@ -1,13 +1,18 @@
 """SGM training and decoding throughput on a processed dataset (default: Reuters-21578), median of repeats.
 
-Prints examples/s for training (forward, backward, optimizer step on length-bucketed batches of the train
-split) and documents/s for greedy and beam-5 decoding of the test split, with the process's peak memory.
+Prints examples/s for training (one epoch of the project's training loop over the train split) and
+documents/s for greedy and beam-5 decoding of the whole test split (in the evaluation's batches), with the
+process's peak memory.
 
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting paper --max-source-length 100
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting default
 
-``paper``: word embeddings 128, hidden 256, 3 encoder and 3 decoder LSTM layers, batch 64 (the original SGM
-implementation's configuration); ``default``: the models.sgm and training sections of params.yaml.
+Settings:
+``paper``: the original SGM implementation's architecture at the configuration it is compared with: word
+embeddings 128, hidden 256 (each encoder direction 128, decoder 256, as in its code), 3 encoder and 3 decoder
+LSTM layers, label embeddings 128, no self-attention, bilinear (Luong) contextual attention, batch 64;
+``paper-sizes``: those sizes with the rest of params.yaml's model (self-attention, its attention scores);
+``default``: the models.sgm and training sections of params.yaml.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import resource
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,29 +30,26 @@ from sgm_mlc.config import dataset_view, load_params
 from sgm_mlc.decoding.beam import BeamSearch
 from sgm_mlc.decoding.greedy import GreedySearch
 from sgm_mlc.experiment.inputs import read_run_inputs
-from sgm_mlc.experiment.neural import encode_split, make_task
+from sgm_mlc.experiment.neural import TRAINING_CONFIG_KEYS, encode_split, make_task
 from sgm_mlc.models.neural import build_neural_model
-from sgm_mlc.training.batches import collate, evaluation_batches, training_batches
+from sgm_mlc.training.batches import collate, evaluation_batches
+from sgm_mlc.training.loop import TrainingConfig, run_epoch
 
-PAPER_SETTING = {"hidden_size": 256, "encoder_layers": 3, "decoder_layers": 3, "label_embedding_dim": 256}
+PAPER_SIZES = {"hidden_size": 256, "encoder_layers": 3, "decoder_layers": 3, "label_embedding_dim": 128}
+SETTINGS = {
+    "paper": {**PAPER_SIZES, "self_attention": False, "attention": "bilinear"},
+    "paper-sizes": PAPER_SIZES,
+    "default": {},
+}
 
 
-def training_throughput(model, task, examples, batch_size: int, batches: int, seed: int) -> float:
-    """Examples per second over ``batches`` training batches (after one warm-up batch)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    chosen = training_batches(examples, batch_size, seed, epoch=1)[: batches + 1]
-    seen, started = 0, 0.0
-    for step, indices in enumerate(chosen):
-        if step == 1:
-            seen, started = 0, time.perf_counter()
-        loss = task.loss(model, collate(examples, indices))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        seen += len(indices)
-    return seen / (time.perf_counter() - started)
+def training_throughput(model, task, examples, config: TrainingConfig) -> float:
+    """Examples per second over one training epoch of the project's loop (length-bucketed batches,
+    forward, backward, clipping, Adam step)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    started = time.perf_counter()
+    run_epoch(model, task, examples, optimizer, config, 1, torch.device("cpu"), False, Path("benchmark"))
+    return len(examples) / (time.perf_counter() - started)
 
 
 def decoding_throughput(model, strategy, examples, batch_size: int, max_tokens: int | None, max_length: int) -> float:
@@ -64,9 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="reuters21578")
     parser.add_argument("--order", default="frequency")
-    parser.add_argument("--setting", choices=["paper", "default"], default="paper")
+    parser.add_argument("--setting", choices=list(SETTINGS), default="paper")
     parser.add_argument("--max-source-length", type=int, default=None, help="cut documents (default: whole)")
-    parser.add_argument("--batches", type=int, default=10, help="training batches timed per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
@@ -77,8 +79,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     params = dataset_view(load_params(args.root / "params.yaml"), args.dataset)
-    if args.setting == "paper":
-        params["models"]["sgm"].update(PAPER_SETTING)
+    params["models"]["sgm"].update(SETTINGS[args.setting])
+    if args.setting != "default":
         params["training"]["batch_size"] = 64
     inputs = read_run_inputs(args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}")
     vectors = inputs.vectors(args.root / f"results/embeddings/{args.dataset}")
@@ -92,17 +94,17 @@ def main() -> None:
         decoder.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"])
     task = make_task("sgm", params, beam_size=1)
     max_length = params["models"]["sgm"]["max_decode_length"]
-    batch_size = params["training"]["batch_size"]
+    config = TrainingConfig(**{key: params["training"][key] for key in TRAINING_CONFIG_KEYS}, seed=0)
     eval_batches = (params["training"]["eval_batch_size"], params["training"]["eval_max_tokens"])
 
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     for repeat in range(args.repeats):
-        figures["train examples/s"].append(training_throughput(model, task, train, batch_size, args.batches, repeat))
+        figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
         figures["greedy documents/s"].append(decoding_throughput(decoder, GreedySearch(), test, *eval_batches, max_length))
         figures["beam-5 documents/s"].append(decoding_throughput(decoder, BeamSearch(5), test, *eval_batches, max_length))
 
-    hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "self_attention")}
-    print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {batch_size}, "
+    hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
+    print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {config.batch_size}, "
           f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
           f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights (every step to the limit)'}")
     for name, values in figures.items():

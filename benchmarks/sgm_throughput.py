@@ -7,12 +7,7 @@ process's peak memory.
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting paper --max-source-length 100
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting default
 
-Settings:
-``paper``: the original SGM implementation's architecture at the configuration it is compared with: word
-embeddings 128, hidden 256 (each encoder direction 128, decoder 256, as in its code), 3 encoder and 3 decoder
-LSTM layers, label embeddings 128, no self-attention, bilinear (Luong) contextual attention, batch 64;
-``paper-sizes``: those sizes with the rest of params.yaml's model (self-attention, its attention scores);
-``default``: the models.sgm and training sections of params.yaml.
+Settings (``--setting``): see ``paper_setting.py``.
 """
 
 from __future__ import annotations
@@ -35,12 +30,7 @@ from sgm_mlc.models.neural import build_neural_model
 from sgm_mlc.training.batches import collate, evaluation_batches
 from sgm_mlc.training.loop import TrainingConfig, run_epoch
 
-PAPER_SIZES = {"hidden_size": 256, "encoder_layers": 3, "decoder_layers": 3, "label_embedding_dim": 128}
-SETTINGS = {
-    "paper": {**PAPER_SIZES, "self_attention": False, "attention": "bilinear"},
-    "paper-sizes": PAPER_SIZES,
-    "default": {},
-}
+from paper_setting import SETTINGS, apply_setting
 
 
 def training_throughput(model, task, examples, config: TrainingConfig) -> float:
@@ -79,9 +69,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     params = dataset_view(load_params(args.root / "params.yaml"), args.dataset)
-    params["models"]["sgm"].update(SETTINGS[args.setting])
-    if args.setting != "default":
-        params["training"]["batch_size"] = 64
+    apply_setting(params, args.setting)
     inputs = read_run_inputs(args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}")
     vectors = inputs.vectors(args.root / f"results/embeddings/{args.dataset}")
     train = encode_split(inputs, inputs.splits["train"], args.max_source_length)

@@ -19,7 +19,7 @@ attention_heads        heads of that self-attention (must divide hidden_size)   
 decoder_layers         decoder LSTM layers                                         sgm, seq2seq
 label_embedding_dim    size of the label embeddings                                sgm, seq2seq
 contextual_attention   attention of the decoder over the encoder states            sgm, seq2seq
-attention              its scores: ``additive`` (Bahdanau) or ``bilinear`` (Luong)  sgm, seq2seq
+attention              its scores: ``additive`` or ``bilinear``                    sgm, seq2seq
 max_decode_length      default limit of decoding steps (labels + EOS)              sgm, seq2seq
 pooling                ``max`` or ``mean`` over the encoder states                 br_neural
 num_filters            filters per kernel size                                     cnn

@@ -46,8 +46,9 @@ __all__ = [
 class SourceMemory:
     """The encoder states attention reads, one row per decoder row.
 
-    ``states``: ``(rows, src_len, hidden)``; ``keys``: ``(rows, src_len, attention)``, the states projected
-    once for additive attention; ``mask``: ``(rows, src_len)`` bool, True at real tokens.
+    ``states``: ``(rows, src_len, hidden)``; ``keys``: ``(rows, src_len, attention)``, what the scores read
+    (for additive attention the states projected once per document, for bilinear attention the states
+    themselves); ``mask``: ``(rows, src_len)`` bool, True at real tokens.
     """
 
     states: Tensor

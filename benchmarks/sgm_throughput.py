@@ -42,15 +42,17 @@ def training_throughput(model, task, examples, config: TrainingConfig) -> float:
     return len(examples) / (time.perf_counter() - started)
 
 
-def decoding_throughput(model, strategy, examples, batch_size: int, max_tokens: int | None, max_length: int) -> float:
-    """Documents per second decoding every example, in the evaluation's length-sorted batches."""
+def decoding_throughput(model, strategy, examples, batch_size: int, max_tokens: int | None, max_length: int):
+    """Documents per second decoding every example, in the evaluation's length-sorted batches, and the mean
+    number of labels decoded per document (decoding stops early when every sequence has ended)."""
     model.eval()
+    labels = 0
     started = time.perf_counter()
     with torch.no_grad():
         for indices in evaluation_batches(examples, batch_size, max_tokens):
             batch = collate(examples, indices)
-            strategy.decode(model, batch.src, batch.src_lengths, max_length)
-    return len(examples) / (time.perf_counter() - started)
+            labels += sum(map(len, strategy.decode(model, batch.src, batch.src_lengths, max_length).labels))
+    return len(examples) / (time.perf_counter() - started), labels / len(examples)
 
 
 def main() -> None:
@@ -86,17 +88,21 @@ def main() -> None:
     eval_batches = (params["training"]["eval_batch_size"], params["training"]["eval_max_tokens"])
 
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
+    labels_per_document = {}
     for repeat in range(args.repeats):
         figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
-        figures["greedy documents/s"].append(decoding_throughput(decoder, GreedySearch(), test, *eval_batches, max_length))
-        figures["beam-5 documents/s"].append(decoding_throughput(decoder, BeamSearch(5), test, *eval_batches, max_length))
+        for name, strategy in (("greedy", GreedySearch()), ("beam-5", BeamSearch(5))):
+            speed, labels_per_document[name] = decoding_throughput(decoder, strategy, test, *eval_batches, max_length)
+            figures[f"{name} documents/s"].append(speed)
 
     hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {config.batch_size}, "
           f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
-          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights (every step to the limit)'}")
+          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights'}, at most {max_length} steps")
     for name, values in figures.items():
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
+    for name, mean in labels_per_document.items():
+        print(f"{name + ' labels/document':>20}: {mean:8.2f}")
     print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

@@ -22,13 +22,10 @@ from pathlib import Path
 import torch
 
 from sgm_mlc.config import dataset_view, load_params
-from sgm_mlc.decoding.beam import BeamSearch
-from sgm_mlc.decoding.greedy import GreedySearch
 from sgm_mlc.experiment.inputs import read_run_inputs
-from sgm_mlc.experiment.neural import TRAINING_CONFIG_KEYS, encode_split, make_task
+from sgm_mlc.experiment.neural import encode_split, make_task, training_config
 from sgm_mlc.models.neural import build_neural_model
-from sgm_mlc.training.batches import collate, evaluation_batches
-from sgm_mlc.training.loop import TrainingConfig, run_epoch
+from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch
 
 from paper_setting import SETTINGS, apply_setting
 
@@ -42,17 +39,13 @@ def training_throughput(model, task, examples, config: TrainingConfig) -> float:
     return len(examples) / (time.perf_counter() - started)
 
 
-def decoding_throughput(model, strategy, examples, batch_size: int, max_tokens: int | None, max_length: int):
-    """Documents per second decoding every example, in the evaluation's length-sorted batches, and the mean
-    number of labels decoded per document (decoding stops early when every sequence has ended)."""
-    model.eval()
-    labels = 0
+def decoding_throughput(model, task, examples, batch_size: int, max_tokens: int | None):
+    """Documents per second predicting every example as the evaluation does (``predict_split``), and the
+    mean number of labels decoded per document (decoding stops early when every sequence has ended)."""
     started = time.perf_counter()
-    with torch.no_grad():
-        for indices in evaluation_batches(examples, batch_size, max_tokens):
-            batch = collate(examples, indices)
-            labels += sum(map(len, strategy.decode(model, batch.src, batch.src_lengths, max_length).labels))
-    return len(examples) / (time.perf_counter() - started), labels / len(examples)
+    predictions = predict_split(model, task, examples, batch_size, torch.device("cpu"), False, max_tokens)
+    seconds = time.perf_counter() - started
+    return len(examples) / seconds, sum(len(p.labels) for p in predictions) / len(examples)
 
 
 def main() -> None:
@@ -84,15 +77,16 @@ def main() -> None:
         decoder.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"])
     task = make_task("sgm", params, beam_size=1)
     max_length = params["models"]["sgm"]["max_decode_length"]
-    config = TrainingConfig(**{key: params["training"][key] for key in TRAINING_CONFIG_KEYS}, seed=0)
+    config = training_config(params["training"], seed=0)
     eval_batches = (params["training"]["eval_batch_size"], params["training"]["eval_max_tokens"])
 
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     labels_per_document = {}
     for repeat in range(args.repeats):
         figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
-        for name, strategy in (("greedy", GreedySearch()), ("beam-5", BeamSearch(5))):
-            speed, labels_per_document[name] = decoding_throughput(decoder, strategy, test, *eval_batches, max_length)
+        for name, beam_size in (("greedy", 1), ("beam-5", 5)):
+            decoding = make_task("sgm", params, beam_size)
+            speed, labels_per_document[name] = decoding_throughput(decoder, decoding, test, *eval_batches)
             figures[f"{name} documents/s"].append(speed)
 
     hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}

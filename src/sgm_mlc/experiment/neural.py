@@ -36,6 +36,11 @@ def encode_split(inputs: RunInputs, split: SplitData, max_source_length: int | N
     )
 
 
+def training_config(training: dict[str, Any], seed: int) -> TrainingConfig:
+    """The training loop's settings from params.yaml's ``training`` section."""
+    return TrainingConfig(**{key: training[key] for key in TRAINING_CONFIG_KEYS}, seed=seed)
+
+
 def make_task(model_name: str, params: dict[str, Any], beam_size: int) -> Task:
     """The loss and prediction rule of ``model_name`` (see :mod:`sgm_mlc.training.tasks`)."""
     if is_sequence_model(model_name):
@@ -76,7 +81,7 @@ def train_neural(
     train_set = encode_split(inputs, inputs.splits["train"], max_length)
     valid_set = encode_split(inputs, inputs.splits["valid"], max_length)
     task = make_task(model_name, params, beam_size=1)
-    config = TrainingConfig(**{key: training[key] for key in TRAINING_CONFIG_KEYS}, seed=seed)
+    config = training_config(training, seed)
 
     def evaluate(predictions):
         return split_report(label_names_of(predictions, inputs.label_ranking), inputs.splits["valid"], inputs.label_ranking)

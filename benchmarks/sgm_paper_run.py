@@ -2,9 +2,11 @@
 metrics with the training time: the figures the original implementation is compared on.
 
     python benchmarks/sgm_paper_run.py --setting paper --max-source-length 100 --epochs 5 --out /tmp/sgm-paper
+    python benchmarks/sgm_paper_run.py --setting default --seed 14 --set models.sgm.dropout=0.2 --out /tmp/sgm-d02
 
-The rest of the recipe (learning rate, decay, loss, decoding) is params.yaml's for the dataset. The model,
-its history and predictions are written to ``--out``.
+The rest of the recipe (learning rate, decay, loss, decoding) is params.yaml's for the dataset; ``--set``
+changes any of it for this run (a dotted key of the dataset's view of params.yaml and a YAML value, checked
+against the schema). The model, its history and predictions are written to ``--out``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
-from sgm_mlc.config import dataset_view, load_params
+from sgm_mlc.config import dataset_view, load_params, schema_problems
 from sgm_mlc.experiment.inputs import read_run_inputs
 from sgm_mlc.experiment.neural import evaluate_neural, train_neural
 
@@ -33,6 +36,8 @@ def main() -> None:
     parser.add_argument("--max-source-length", type=int, help="cut documents (default: params.yaml's)")
     parser.add_argument("--epochs", type=int, help="default: params.yaml's")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one parameter, e.g. training.learning_rate=3.0e-3 (repeatable)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
     parser.add_argument("--out", type=Path, required=True, help="folder for the model, history and predictions")
@@ -45,6 +50,10 @@ def main() -> None:
         params["training"]["max_source_length"] = args.max_source_length
     if args.epochs is not None:
         params["training"]["epochs"] = args.epochs
+    for change in args.changes:
+        set_param(params, change, parser)
+    if problems := schema_problems(params):
+        parser.error("the changed parameters are not valid: " + "; ".join(problems))
     inputs = read_run_inputs(
         args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}"
     )
@@ -60,6 +69,19 @@ def main() -> None:
           f"training {summary['train_seconds']:.0f} s, training and evaluation {total:.0f} s")
     for name in REPORTED:
         print(f"{'test ' + name:>26}: {metrics['test'][name]:.4f}")
+
+
+def set_param(params: dict, change: str, parser: argparse.ArgumentParser) -> None:
+    """Apply one ``--set`` ``KEY=VALUE`` to ``params`` in place (``KEY`` dotted, ``VALUE`` YAML)."""
+    key, separator, value = change.partition("=")
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not separator or not isinstance(node, dict) or leaf not in node:
+        parser.error(f"--set {change!r}: expected KEY=VALUE with KEY an existing dotted key such as "
+                     "models.sgm.dropout")
+    node[leaf] = yaml.safe_load(value)
 
 
 if __name__ == "__main__":

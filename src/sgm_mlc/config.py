@@ -63,7 +63,17 @@ def schema_problems(params: Any) -> list[str]:
     """One line per schema violation, sorted by key path."""
     validator = jsonschema.Draft202012Validator(params_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
-    return [describe_error(error) for error in errors]
+    return [describe_error(error) for error in errors if not is_echo_of_invalid_value(error)]
+
+
+def is_echo_of_invalid_value(error: jsonschema.ValidationError) -> bool:
+    """Whether ``error`` is an ``unevaluatedProperties`` error with no unknown key: JSON Schema counts a
+    declared key whose value is invalid as unevaluated, and that value has an error of its own."""
+    return (
+        error.validator == "unevaluatedProperties"
+        and isinstance(error.instance, dict)
+        and set(error.instance) <= declared_properties(error.schema)
+    )
 
 
 def dataset_view(params: dict[str, Any], dataset: str) -> dict[str, Any]:
@@ -146,8 +156,9 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
                 continue
             validator = root.evolve(schema=subschema[path[-1]])
             for error in validator.iter_errors(part):
-                error.path.extendleft(reversed(path))
-                problems.append(describe_error(error))
+                if not is_echo_of_invalid_value(error):
+                    error.path.extendleft(reversed(path))
+                    problems.append(describe_error(error))
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in sorted(problems))
         raise ParamsError(f"{source} is not valid:\n{lines}")

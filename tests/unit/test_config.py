@@ -64,3 +64,13 @@ def test_sections_validate_on_their_own(params):
     assert "datasets.synthetic.seed: -1 is less than the minimum of 0" in message
     assert "datasets.imagenet: unknown key" in message
     assert "model: unknown section" in message
+
+
+def test_bad_value_in_a_model_gives_one_line_not_an_unknown_key(params):
+    params["models"]["sgm"] = {**params["models"]["sgm"], "dropout": "high"}
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    assert str(caught.value).splitlines()[1:] == ["  - models.sgm.dropout: 'high' should be of type number"]
+    with pytest.raises(ParamsError) as caught:
+        validate_sections({"models": {"sgm": params["models"]["sgm"]}})
+    assert str(caught.value).splitlines()[1:] == ["  - models.sgm.dropout: 'high' should be of type number"]

@@ -9,7 +9,9 @@ import torch
 from sgm_mlc.models.neural import build_neural_model
 from sgm_mlc.training.batches import collate, encode_examples, evaluation_batches, training_batches
 from sgm_mlc.training.device import autocast, seed_everything, select_device, uses_bf16
-from sgm_mlc.training.loop import CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, predict_split, train
+from sgm_mlc.training.loop import (
+    CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, predict_split, train, weight_average,
+)
 from sgm_mlc.training.tasks import SequenceTask, SetTask
 
 LABELS = ["a", "b", "c", "d"]
@@ -114,13 +116,47 @@ def without_timing(history):
     return [{k: v for k, v in row.items() if "second" not in k} for row in history]
 
 
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
-    uninterrupted_model, uninterrupted = run(tmp_path / "straight")
-    run(tmp_path / "killed", stop_after_epoch=2)  # the job dies after epoch 2
-    resumed_model, resumed = run(tmp_path / "killed")  # a fresh process restarts it
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, ema_decay):
+    settings = {"ema_decay": ema_decay}
+    uninterrupted_model, uninterrupted = run(tmp_path / "straight", config=settings)
+    run(tmp_path / "killed", stop_after_epoch=2, config=settings)  # the job dies after epoch 2
+    resumed_model, resumed = run(tmp_path / "killed", config=settings)  # a fresh process restarts it
     assert without_timing(resumed.history) == without_timing(uninterrupted.history)
     for (name, a), (_, b) in zip(uninterrupted_model.state_dict().items(), resumed_model.state_dict().items()):
         assert torch.equal(a, b), name
+    straight_best, resumed_best = (saved_weights(tmp_path / run_dir) for run_dir in ("straight", "killed"))
+    for name, weights in straight_best.items():
+        assert torch.equal(weights, resumed_best[name]), name
+
+
+def saved_weights(run_dir):
+    return torch.load(run_dir / "model.pt", weights_only=True)["model"]
+
+
+def test_weight_average_follows_the_stated_rule():
+    layer = torch.nn.Linear(2, 1, bias=False)
+    averaged = weight_average(layer, 0.9)
+    assert weight_average(layer, None) is None
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        averaged.update_parameters(layer)  # the first update copies the weights
+        layer.weight.fill_(3.0)
+        averaged.update_parameters(layer)
+    assert averaged.module.weight.flatten().tolist() == pytest.approx([0.9 * 1.0 + 0.1 * 3.0] * 2)
+
+
+def test_the_weight_average_is_what_is_selected_and_saved(tmp_path):
+    model, state = run(tmp_path, config={"ema_decay": 0.8, "epochs": 3, "patience": 10})
+    best = saved_weights(tmp_path)
+    last = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert any(not torch.equal(best[name], weights) for name, weights in last["model"].items())
+    assert state.best_epoch == state.epoch == 3  # so model.pt holds the last epoch's average
+    for name, weights in best.items():
+        assert torch.equal(weights, last["averaged_model"][f"module.{name}"]), name
+    model.load_state_dict(best)
+    predictions = predict_split(model, SequenceTask("sequence", 1, 6), VALID, 16, torch.device("cpu"), bf16=False)
+    assert micro_f1(predictions)["micro_f1"] == pytest.approx(state.best_score)
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):

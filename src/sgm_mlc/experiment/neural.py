@@ -22,7 +22,7 @@ from sgm_mlc.training.tasks import SequenceTask, SetTask, Task
 
 TRAINING_CONFIG_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
-    "selection_metric", "eval_batch_size", "eval_max_tokens",
+    "selection_metric", "eval_batch_size", "eval_max_tokens", "ema_decay",
 )
 
 

@@ -1,8 +1,9 @@
-"""The training loop: Adam with learning-rate decay and gradient clipping, model selection on the validation
-split, early stopping, and a checkpoint written atomically after every epoch.
+"""The training loop: Adam with learning-rate decay and gradient clipping, optionally an exponential moving
+average of the weights, model selection on the validation split, early stopping, and a checkpoint written
+atomically after every epoch.
 
-A job that is killed and restarted resumes from its checkpoint (model, optimizer, scheduler, torch RNG state,
-history) and ends with exactly the result of an uninterrupted run: batches are a pure function of
+A job that is killed and restarted resumes from its checkpoint (model, optimizer, scheduler, weight average,
+torch RNG state, history) and ends with exactly the result of an uninterrupted run: batches are a pure function of
 ``(seed, epoch)`` and the RNG state that drives dropout is restored.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from sgm_mlc.atomic import atomic_path, write_json
@@ -52,6 +54,7 @@ class TrainingConfig:
     seed: int
     eval_batch_size: int = 128
     eval_max_tokens: int | None = None
+    ema_decay: float | None = None
     pool_batches: int = 50
 
 
@@ -112,6 +115,10 @@ def train(
     """Train until ``config.epochs`` or early stopping; write ``model.pt`` (best epoch), ``checkpoint.pt``
     (last epoch) and ``history.json`` into ``out_dir``; resume from ``checkpoint.pt`` when it exists.
 
+    With ``config.ema_decay`` set, an exponential moving average of the weights is updated after every
+    optimizer step (``average = decay · average + (1 − decay) · weights``); the average is what is validated,
+    selected and saved as ``model.pt``.
+
     ``evaluate`` turns validation predictions into metrics (``config.selection_metric`` among them).
     ``stop_after_epoch`` ends the run early as if the job had been killed after that epoch (for tests).
     ``fingerprint`` identifies everything that shapes the run but the number of epochs and the patience
@@ -123,22 +130,24 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: learning_rate_factor(epoch, config.lr_decay, config.decay_start_epoch)
     )
-    state = resume(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler) or TrainingState()
+    averaged = weight_average(model, config.ema_decay)
+    state = resume(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler, averaged) or TrainingState()
+    evaluated = model if averaged is None else averaged.module
     while state.epoch < config.epochs and state.epochs_without_improvement < config.patience:
         epoch = state.epoch + 1
         started = time.perf_counter()
-        train_loss = run_epoch(model, task, train_set, optimizer, config, epoch, device, bf16, out_dir)
+        train_loss = run_epoch(model, task, train_set, optimizer, config, epoch, device, bf16, out_dir, averaged)
         train_seconds = time.perf_counter() - started
         learning_rate = optimizer.param_groups[0]["lr"]
         scheduler.step()
         valid_metrics = evaluate(predict_split(
-            model, task, valid_set, config.eval_batch_size, device, bf16, config.eval_max_tokens
+            evaluated, task, valid_set, config.eval_batch_size, device, bf16, config.eval_max_tokens
         ))
         score = valid_metrics[config.selection_metric]
         state.epoch = epoch
         if score > state.best_score:
             state.best_score, state.best_epoch, state.epochs_without_improvement = score, epoch, 0
-            save_tensors(out_dir / BEST_MODEL_FILE, {"model": model.state_dict(), "epoch": epoch})
+            save_tensors(out_dir / BEST_MODEL_FILE, {"model": evaluated.state_dict(), "epoch": epoch})
         else:
             state.epochs_without_improvement += 1
         state.history.append(
@@ -151,7 +160,7 @@ def train(
                 **{f"valid_{name}": value for name, value in valid_metrics.items() if isinstance(value, float)},
             }
         )
-        save_checkpoint(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler, state)
+        save_checkpoint(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler, averaged, state)
         write_json(out_dir / HISTORY_FILE, state.history)
         log.info(
             "epoch %d: train loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1f examples/s",
@@ -161,6 +170,14 @@ def train(
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
     return state
+
+
+def weight_average(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s parameters (``None`` when ``decay`` is ``None``); its
+    first update copies the weights."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def run_epoch(
@@ -173,8 +190,10 @@ def run_epoch(
     device: torch.device,
     bf16: bool,
     out_dir: Path,
+    averaged: AveragedModel | None = None,
 ) -> float:
-    """One pass over the training split; the mean loss per batch. Raises :class:`TrainingDiverged`."""
+    """One pass over the training split; the mean loss per batch. ``averaged`` (see :func:`weight_average`)
+    is updated after every step. Raises :class:`TrainingDiverged`."""
     model.train()
     batches = training_batches(examples, config.batch_size, config.seed, epoch, config.pool_batches)
     total = 0.0
@@ -197,6 +216,8 @@ def run_epoch(
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         total += loss.item()
         seen += len(indices)
         progress.set_postfix(
@@ -217,6 +238,7 @@ def save_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
+    averaged: AveragedModel | None,
     state: TrainingState,
 ) -> None:
     save_tensors(
@@ -226,6 +248,7 @@ def save_checkpoint(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "averaged_model": None if averaged is None else averaged.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "state": asdict(state),
         },
@@ -233,7 +256,12 @@ def save_checkpoint(
 
 
 def resume(
-    source: Path, fingerprint: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    source: Path,
+    fingerprint: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    averaged: AveragedModel | None,
 ) -> TrainingState | None:
     """Restore everything from ``source``; ``None`` when there is no checkpoint, or one of another run."""
     if not source.is_file():
@@ -245,6 +273,8 @@ def resume(
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
+    if averaged is not None:
+        averaged.load_state_dict(checkpoint["averaged_model"])
     torch.set_rng_state(checkpoint["torch_rng"])
     state = TrainingState(**checkpoint["state"])
     log.info("resuming from %s after epoch %d", source, state.epoch)

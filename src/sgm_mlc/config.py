@@ -62,18 +62,23 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
 def schema_problems(params: Any) -> list[str]:
     """One line per schema violation, sorted by key path."""
     validator = jsonschema.Draft202012Validator(params_schema())
-    errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
-    return [describe_error(error) for error in errors if not is_echo_of_invalid_value(error)]
+    errors = sorted(reported_errors(validator, params), key=lambda e: [str(p) for p in e.absolute_path])
+    return [describe_error(error) for error in errors]
 
 
-def is_echo_of_invalid_value(error: jsonschema.ValidationError) -> bool:
-    """Whether ``error`` is an ``unevaluatedProperties`` error with no unknown key: JSON Schema counts a
-    declared key whose value is invalid as unevaluated, and that value has an error of its own."""
-    return (
-        error.validator == "unevaluatedProperties"
-        and isinstance(error.instance, dict)
-        and set(error.instance) <= declared_properties(error.schema)
-    )
+def reported_errors(validator: jsonschema.Validator, instance: Any) -> list[jsonschema.ValidationError]:
+    """``validator``'s errors on ``instance``, less the ``unevaluatedProperties`` errors that name no unknown
+    key: JSON Schema counts a declared key whose value is invalid as unevaluated, and that value has an error
+    of its own."""
+    return [
+        error
+        for error in validator.iter_errors(instance)
+        if not (
+            error.validator == "unevaluatedProperties"
+            and isinstance(error.instance, dict)
+            and set(error.instance) <= declared_properties(error.schema)
+        )
+    ]
 
 
 def dataset_view(params: dict[str, Any], dataset: str) -> dict[str, Any]:
@@ -155,10 +160,9 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
                 problems.append(f"{'.'.join(path)}: unknown key; allowed keys: {allowed}")
                 continue
             validator = root.evolve(schema=subschema[path[-1]])
-            for error in validator.iter_errors(part):
-                if not is_echo_of_invalid_value(error):
-                    error.path.extendleft(reversed(path))
-                    problems.append(describe_error(error))
+            for error in reported_errors(validator, part):
+                error.path.extendleft(reversed(path))
+                problems.append(describe_error(error))
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in sorted(problems))
         raise ParamsError(f"{source} is not valid:\n{lines}")

@@ -119,11 +119,39 @@ def run_log_dataset_card(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
-def model_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The sections a train/evaluate/log step reads, with its model's entry checked to be present."""
-    params = step_params(args)
+def planned_run(args: argparse.Namespace):
+    from sgm_mlc.experiment.plan import Run
+
+    return Run(args.dataset, args.model, args.variant, args.order, args.seed)
+
+
+def run_params(args: argparse.Namespace, sections_of: Callable[[dict[str, Any], Any], dict[str, Any]]) -> dict[str, Any]:
+    """The sections a run's step reads: the ``--config`` JSON the workflow passes, or, from a whole ``--params``
+    file, what ``sections_of(params, run)`` picks for this run (its dataset's overrides and its variant
+    applied, as the workflow does). The run's model must have an entry."""
+    from sgm_mlc.experiment.plan import MODEL_NAMES
+
+    if args.model not in MODEL_NAMES:
+        raise ParamsError(f"unknown model {args.model!r}; known models: {', '.join(MODEL_NAMES)}")
+    if args.config is not None:
+        params = step_params(args)
+    else:
+        params = load_params(args.params)
+        section(params, "datasets", args.dataset)
+        params = sections_of(params, planned_run(args))
     section(params, "models", args.model)
     return params
+
+
+def check_run_files(args: argparse.Namespace) -> None:
+    """A neural run reads word vectors: say so before anything is written."""
+    from sgm_mlc.experiment.plan import NEURAL_MODELS
+
+    if args.model in NEURAL_MODELS and args.embeddings is None:
+        raise ParamsError(
+            f"--embeddings is required for the neural model {args.model}: results/embeddings/<dataset> "
+            "(run build-embeddings)"
+        )
 
 
 def limit_threads(threads: int) -> None:
@@ -135,17 +163,34 @@ def limit_threads(threads: int) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.experiment.plan import train_sections
     from sgm_mlc.experiment.runner import train_model
 
+    params = run_params(args, train_sections)
+    check_run_files(args)
     limit_threads(args.threads)
-    train_model(args.model, model_params(args), args.seed, args.processed, args.embeddings, args.label_order, args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "params.json", {**params, "run": run_identity(args)})
+    train_model(args.model, params, args.seed, args.processed, args.embeddings, args.label_order, args.out)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.experiment.plan import evaluate_sections
     from sgm_mlc.experiment.runner import evaluate_model
 
+    params = run_params(args, evaluate_sections)
+    check_run_files(args)
     limit_threads(args.threads)
-    evaluate_model(args.model, model_params(args), args.processed, args.embeddings, args.label_order, args.model_dir, args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "params.json", {**params, "run": run_identity(args)})
+    evaluate_model(args.model, params, args.processed, args.embeddings, args.label_order, args.model_dir, args.out)
+
+
+def run_identity(args: argparse.Namespace) -> dict[str, Any]:
+    return {"dataset": args.dataset, "model": args.model, "variant": args.variant, "order": args.order,
+            "seed": args.seed}
 
 
 def run_log_training_run(args: argparse.Namespace) -> None:
@@ -153,11 +198,12 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     from sgm_mlc.tracking.runs import tracking_uri
     from sgm_mlc.tracking.training_run import log_training_run
 
-    params = model_params(args)
+    params = step_params(args)
+    section(params, "models", args.model)
     tracking = section(params, "tracking")
     logged = {name: value for name, value in params.items() if name != "tracking"}
-    logged["run"] = {"dataset": args.dataset, "model": args.model, "order": args.order, "seed": args.seed}
-    wildcards = {"dataset": args.dataset, "model": args.model, "order": args.order, "seed": str(args.seed)}
+    logged["run"] = run_identity(args)
+    wildcards = {name: str(value) for name, value in run_identity(args).items()}
     record = log_training_run(
         tracking_uri(tracking),
         tracking["experiment"],
@@ -179,12 +225,14 @@ def run_summarize(args: argparse.Namespace) -> None:
 
 def add_run_arguments(sub: argparse.ArgumentParser) -> None:
     """The arguments naming one run and the files it reads."""
+    sub.add_argument("--dataset", required=True, help="the dataset the model is trained on")
     sub.add_argument("--model", required=True)
+    sub.add_argument("--variant", default="default", help="a variant of experiments.ablations (default: none)")
     sub.add_argument("--order", required=True, choices=ORDERS)
     sub.add_argument("--seed", type=int, required=True)
     sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
-    sub.add_argument("--embeddings", type=Path, help="results/embeddings/<dataset> (neural models)")
-    sub.add_argument("--label-order", type=Path, help="results/label_orders/<dataset>/<order>")
+    sub.add_argument("--embeddings", type=Path, help="results/embeddings/<dataset> (required by neural models)")
+    sub.add_argument("--label-order", type=Path, required=True, help="results/label_orders/<dataset>/<order>")
     sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
@@ -232,7 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("log-training-run", run_log_training_run, "log (or re-log) a finished run to MLflow")
     add_run_arguments(sub)
-    sub.add_argument("--dataset", required=True)
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--evaluation-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)

@@ -19,6 +19,8 @@ import yaml
 SCHEMA_RESOURCE = "params.schema.yaml"
 # Sections made of named entries, of which a step may receive only some (its dataset, its model).
 NAMED_SECTIONS = ("datasets", "models")
+# Sections of which a step may receive only the keys it reads (see sgm_mlc.experiment.plan).
+PARTIAL_SECTIONS = ("training",)
 
 
 class ParamsError(ValueError):
@@ -57,6 +59,35 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ParamsError(f"{source} is not valid:\n{lines}")
+
+
+def coerce_command_line_strings(params: Any) -> None:
+    """Give command-line values their types, in place: where the schema wants a number, boolean, list or
+    mapping and finds a string, the string is read as YAML.
+
+    Snakemake reads ``--config`` values with YAML's base loader, so in ``--config 'run={seeds: [14]}'`` the
+    seed arrives as the string ``'14'``; a value that still does not fit stays a string and fails validation.
+    """
+    validator = jsonschema.Draft202012Validator(params_schema())
+    while True:
+        changed = False
+        for error in list(validator.iter_errors(params)):
+            if error.validator != "type" or not isinstance(error.instance, str) or not error.absolute_path:
+                continue
+            try:
+                value = yaml.safe_load(error.instance)
+            except yaml.YAMLError:
+                continue
+            if isinstance(value, str):
+                continue
+            *parents, last = error.absolute_path
+            container = params
+            for part in parents:
+                container = container[part]
+            container[last] = value
+            changed = True
+        if not changed:
+            return
 
 
 def schema_problems(params: Any) -> list[str]:
@@ -161,6 +192,8 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
                 continue
             validator = root.evolve(schema=subschema[path[-1]])
             for error in reported_errors(validator, part):
+                if section in PARTIAL_SECTIONS and error.validator == "required" and not error.path:
+                    continue
                 error.path.extendleft(reversed(path))
                 problems.append(describe_error(error))
     if problems:

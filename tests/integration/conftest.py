@@ -8,7 +8,13 @@ def small_params(params):
     """params.yaml with a small synthetic corpus, short embedding training and tiny, briefly trained models."""
     params["datasets"]["synthetic"].update(n_documents=400, vocabulary_size=400)
     params["embeddings"].update(dimension=16, epochs=1)
-    params["run"].update(datasets=["synthetic"], models=[], seeds=[13], train_orders=["frequency"])
+    params["run"].update(datasets=["synthetic"], models=[], seeds=[13], order="frequency")
+    params["experiments"].update(
+        ablations={"model": "sgm", "variants": {}},
+        label_orders={"models": [], "orders": []},
+        cross_dataset=[],
+    )
+    params["experiments"]["interpretability"]["examples"] = 0
     for name in ("br_neural", "seq2seq", "sgm"):
         params["models"][name].update(TINY_ENCODER)
     for name in ("seq2seq", "sgm"):

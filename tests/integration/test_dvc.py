@@ -25,7 +25,8 @@ def test_dvc_repro_reruns_what_an_embedding_edit_touches_and_shows_metrics_and_p
 
     first = run_tool(project, "dvc", "repro").stdout
     assert stages_run(first) == {
-        "download", "preprocess", "embeddings", "label_orders", "train", "evaluate", "summarize", "tracking"
+        "download", "preprocess", "embeddings", "label_orders", "train", "evaluate", "cross_dataset", "summarize",
+        "tracking", "report",
     }
     assert (project / "dvc.lock").is_file()
     tracked = (project / "data" / ".gitignore").read_text()
@@ -35,11 +36,11 @@ def test_dvc_repro_reruns_what_an_embedding_edit_touches_and_shows_metrics_and_p
 
     metrics = json.loads(run_tool(project, "dvc", "metrics", "show", "--json").stdout)
     table = next(iter(metrics.values()))["data"]["results/summary/metrics.json"]["data"]
-    assert set(table) == {"synthetic/br/frequency/seed13", "synthetic/cnn/frequency/seed13"}
-    assert 0 < table["synthetic/cnn/frequency/seed13"]["test"]["micro_f1"] <= 1
+    assert set(table) == {"synthetic/br/default/frequency/seed13", "synthetic/cnn/default/frequency/seed13"}
+    assert 0 < table["synthetic/cnn/default/frequency/seed13"]["test"]["micro_f1"] <= 1
     plots = json.loads(run_tool(project, "dvc", "plots", "show", "--json").stdout)
     assert "errors" not in plots
-    assert list(plots["data"]) == ["results/summary/curves/synthetic-cnn-frequency-seed13.json"]
+    assert list(plots["data"]) == ["results/summary/curves/synthetic-cnn-default-frequency-seed13.json"]
 
     small_params["embeddings"]["epochs"] = 2
     write_params(project, small_params)
@@ -49,6 +50,8 @@ def test_dvc_repro_reruns_what_an_embedding_edit_touches_and_shows_metrics_and_p
     examples = project / "data/processed/synthetic/examples.parquet"
     before = vectors.stat().st_mtime_ns, examples.stat().st_mtime_ns
     # embeddings and what follows it rerun; nothing before it (nor the label orders, which do not use it)
-    assert stages_run(run_tool(project, "dvc", "repro").stdout) == {"embeddings", "train", "evaluate", "summarize", "tracking"}
+    assert stages_run(run_tool(project, "dvc", "repro").stdout) == {
+        "embeddings", "train", "evaluate", "cross_dataset", "summarize", "tracking", "report"
+    }
     assert vectors.stat().st_mtime_ns != before[0]  # Snakemake rebuilt the vectors inside the stage
     assert examples.stat().st_mtime_ns == before[1]  # and left the processed data alone

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
-from tests.integration.workflow import copy_project, snakemake
+from tests.integration.workflow import copy_project, snakemake, write_params
 from tests.support.http_server import unused_loopback_url
 
 pytestmark = pytest.mark.integration
@@ -20,17 +20,24 @@ def runs_by_name(client):
 
 
 def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
-    small_params["run"].update(models=MODELS, train_orders=["frequency", "natural"])
+    small_params["run"].update(models=MODELS, seeds=[13, 14])
+    small_params["experiments"]["label_orders"] = {"models": ["cc", "seq2seq", "sgm"], "orders": ["frequency", "natural"]}
     project = copy_project(tmp_path / "project", small_params)
     snakemake(project, "all", "--cores", "4")  # parallel jobs share one SQLite store
 
     order_dependent = {"cc", "seq2seq", "sgm"}
-    expected = {f"synthetic-{m}-frequency-13" for m in MODELS} | {f"synthetic-{m}-natural-13" for m in order_dependent}
+    neural = {"br_neural", "cnn", "seq2seq", "sgm"}
+    # The linear models are deterministic: trained once, with the first seed.
+    expected = {f"synthetic-{m}-default-frequency-13" for m in MODELS} | {
+        f"synthetic-{m}-default-natural-13" for m in order_dependent
+    }
+    expected |= {f"synthetic-{m}-default-frequency-14" for m in neural}
+    expected |= {f"synthetic-{m}-default-natural-14" for m in order_dependent & neural}
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     runs = runs_by_name(client)
     assert set(runs) == expected | {"dataset-synthetic"}
 
-    sgm = runs["synthetic-sgm-frequency-13"]
+    sgm = runs["synthetic-sgm-default-frequency-13"]
     assert sgm.data.params["models.sgm.hidden_size"] == "16"
     assert sgm.data.params["training.epochs"] == "2" and sgm.data.params["run.order"] == "frequency"
     assert sgm.data.tags["sgm_mlc.model"] == "sgm" and len(sgm.data.tags["sgm_mlc.dataset_sha256"]) == 64
@@ -38,22 +45,42 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     assert 0 <= sgm.data.metrics["test.micro_f1"] <= 1
     artifacts = {a.path for a in client.list_artifacts(sgm.info.run_id)}
     assert {"model.pt", "history.json", "metrics.json", "predictions.parquet", "train_summary.json"} <= artifacts
-    assert "model.joblib" in {a.path for a in client.list_artifacts(runs["synthetic-br-frequency-13"].info.run_id)}
+    assert "model.joblib" in {a.path for a in client.list_artifacts(runs["synthetic-br-default-frequency-13"].info.run_id)}
+    # The run's parameters cover everything it depends on; decoding only where it is read.
+    assert sgm.data.params["embeddings.epochs"] == "1" and sgm.data.params["decoding.beam_size"] == "2"
+    assert "embeddings.epochs" not in runs["synthetic-br-default-frequency-13"].data.params
 
     for name in expected:
-        _, model, order, _ = name.split("-")
-        folder = project / "results/evaluation/synthetic" / model / order / "seed13"
+        _, model, variant, order, seed = name.split("-")
+        folder = project / "results/evaluation/synthetic" / model / variant / order / f"seed{seed}"
         metrics = json.loads((folder / "metrics.json").read_text())
         assert set(metrics) == {"valid", "test"} and "position_deviation" in metrics["test"]
         predictions = pq.read_table(folder / "predictions.parquet")
         assert predictions.column_names == ["id", "split", "true_labels", "predicted_labels", "step_probabilities"]
         assert predictions.num_rows == sum(1 for split in predictions["split"].to_pylist() if split in ("valid", "test"))
     summary = json.loads((project / "results/summary/metrics.json").read_text())
-    assert set(summary) == {n.replace("synthetic-", "synthetic/").replace("-", "/").replace("/13", "/seed13") for n in expected}
-    assert len(list((project / "results/summary/curves").glob("*.json"))) == 6  # the neural runs
+    assert set(summary) == {
+        "/".join(name.split("-")[:4]) + f"/seed{name.split('-')[4]}" for name in expected
+    }
+    assert len(list((project / "results/summary/curves").glob("*.json"))) == 12  # the neural runs
+
+    # Evaluation-only settings re-evaluate and retrain nothing; word vectors retrain only the neural models.
+    small_params["decoding"]["beam_size"] = 3
+    write_params(project, small_params)
+    planned = snakemake(project, "all", "-n", "--quiet", "rules").stdout
+    assert "train_model" not in planned and "evaluate_model" in planned
+    small_params["decoding"]["beam_size"] = 2
+    small_params["embeddings"]["epochs"] = 2
+    write_params(project, small_params)
+    linear = "results/evaluation/synthetic/br/default/frequency/seed13/metrics.json"
+    assert "Nothing to be done" in snakemake(project, linear, "-n").stdout
+    neural = "results/evaluation/synthetic/cnn/default/frequency/seed13/metrics.json"
+    assert "train_model" in snakemake(project, neural, "-n", "--quiet", "rules").stdout
+    small_params["embeddings"]["epochs"] = 1
+    write_params(project, small_params)
 
     # A retried logging job resumes its own MLflow run instead of adding one.
-    record = project / "results/tracking/synthetic/sgm/frequency/seed13/run.json"
+    record = project / "results/tracking/synthetic/sgm/default/frequency/seed13/run.json"
     first_id = json.loads(record.read_text())["run_id"]
     record.unlink()
     snakemake(project, str(record.relative_to(project)))
@@ -73,10 +100,10 @@ def test_tracking_outage_keeps_results_and_one_command_relogs(tmp_path, small_pa
     result = snakemake(project, "all", "--keep-going", env=outage, check=False)
     assert result.returncode != 0
     for model in ("br", "cnn"):
-        assert (project / f"results/evaluation/synthetic/{model}/frequency/seed13/metrics.json").is_file()
-        assert not (project / f"results/tracking/synthetic/{model}/frequency/seed13/run.json").exists()
+        assert (project / f"results/evaluation/synthetic/{model}/default/frequency/seed13/metrics.json").is_file()
+        assert not (project / f"results/tracking/synthetic/{model}/default/frequency/seed13/run.json").exists()
     assert (project / "results/summary/metrics.json").is_file()
 
     snakemake(project, "phase_tracking")  # the store is back: one command logs what is missing
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    assert {"synthetic-br-frequency-13", "synthetic-cnn-frequency-13"} <= set(runs_by_name(client))
+    assert {"synthetic-br-default-frequency-13", "synthetic-cnn-default-frequency-13"} <= set(runs_by_name(client))

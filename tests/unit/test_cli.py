@@ -12,10 +12,10 @@ def test_validate_params_accepts_the_project_file(project_root, capsys, monkeypa
 
 
 def test_invalid_params_file_exits_2_naming_key(tmp_path, params, caplog):
-    params["run"]["label_orders"] = ["frequency", "length"]
+    params["experiments"]["label_orders"]["orders"] = ["frequency", "length"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["validate-params", "--params", str(tmp_path / "params.yaml")]) == 2
-    assert "run.label_orders.1: 'length' is not allowed; allowed values: 'frequency'" in caplog.text
+    assert "experiments.label_orders.orders.1: 'length' is not allowed; allowed values: 'frequency'" in caplog.text
 
 
 def test_step_config_is_validated_and_must_hold_the_section(tmp_path, params, caplog):

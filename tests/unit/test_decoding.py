@@ -1,4 +1,5 @@
-"""Greedy and beam search: beam search against exhaustive search, batching, and result bookkeeping."""
+"""Greedy and beam search: beam search against exhaustive search, batching, result bookkeeping, repeats without
+label masking, and the decoder state's attention under beam reordering."""
 
 import itertools
 import math
@@ -9,14 +10,14 @@ import pytest
 import torch
 
 from sgm_mlc.decoding import BeamSearch, DecodeResult, GreedySearch
-from sgm_mlc.models.label_ids import EOS, FIRST_LABEL, PAD_LABEL, teacher_forcing_targets
+from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, teacher_forcing_targets
 from sgm_mlc.models.neural import build_neural_model
 from sgm_mlc.models.sgm import SGM
 
 VOCAB_SIZE = 30
 
 
-def tiny_sgm(n_labels: int, name: str = "sgm", seed: int = 0) -> SGM:
+def tiny_sgm(n_labels: int, name: str = "sgm", seed: int = 0, **overrides) -> SGM:
     """A random SGM in eval mode; a sharper output layer makes the step distributions less uniform."""
     torch.manual_seed(seed)
     vectors = np.random.default_rng(seed).normal(size=(VOCAB_SIZE, 8)).astype(np.float32)
@@ -28,6 +29,7 @@ def tiny_sgm(n_labels: int, name: str = "sgm", seed: int = 0) -> SGM:
         "attention_heads": 2,
         "label_embedding_dim": 6,
         "dropout": 0.0,
+        **overrides,
     }
     model = build_neural_model(name, params, vectors, n_labels).eval()
     with torch.no_grad():
@@ -49,20 +51,20 @@ def select(src: torch.Tensor, src_lengths: torch.Tensor, rows: list[int]) -> tup
     return src[rows, : lengths.max()], lengths
 
 
-def every_hypothesis(n_labels: int, max_length: int) -> list[tuple[list[int], bool]]:
-    """Every label-id sequence decoding can produce: distinct real labels, then ``EOS`` (``True``), or
-    ``max_length`` labels cut without ``EOS`` (``False``)."""
+def every_hypothesis(n_labels: int, max_length: int, repeats: bool = False) -> list[tuple[list[int], bool]]:
+    """Every label-id sequence decoding can produce: real labels (distinct unless ``repeats``), then ``EOS``
+    (``True``), or ``max_length`` labels cut without ``EOS`` (``False``)."""
     labels = range(FIRST_LABEL, FIRST_LABEL + n_labels)
     hypotheses = []
-    for length in range(min(max_length, n_labels) + 1):
-        for sequence in itertools.permutations(labels, length):
-            hypotheses.append((list(sequence), length < max_length))
+    for length in range(max_length + 1 if repeats else min(max_length, n_labels) + 1):
+        sequences = itertools.product(labels, repeat=length) if repeats else itertools.permutations(labels, length)
+        hypotheses.extend((list(sequence), length < max_length) for sequence in sequences)
     return hypotheses
 
 
 def exhaustive_search(model: SGM, src, src_lengths, max_length: int, length_normalization: bool = False):
     """The best hypothesis and its score for one document, scoring every hypothesis under teacher forcing."""
-    hypotheses = every_hypothesis(model.n_label_ids - FIRST_LABEL, max_length)
+    hypotheses = every_hypothesis(model.n_label_ids - FIRST_LABEL, max_length, repeats=not model.label_masking)
     tgt_in, tgt_out = teacher_forcing_targets([[label - FIRST_LABEL for label in labels] for labels, _ in hypotheses])
     with torch.no_grad():
         log_probs = model(src.expand(len(hypotheses), -1), src_lengths.expand(len(hypotheses)), tgt_in)
@@ -89,18 +91,26 @@ def assert_same_results(first: DecodeResult, second: DecodeResult) -> None:
     assert first.scores == pytest.approx(second.scores, abs=1e-5)
 
 
-@pytest.mark.parametrize("name", ["sgm", "seq2seq"])
+MODEL_VARIANTS = [
+    ("sgm", {}),
+    ("seq2seq", {}),
+    ("sgm", {"label_attention": True}),
+    ("sgm", {"global_embedding": False, "label_masking": False}),
+]
+
+
+@pytest.mark.parametrize("name, overrides", MODEL_VARIANTS)
 @pytest.mark.parametrize("length_normalization", [False, True])
-def test_beam_covering_every_hypothesis_finds_the_exhaustive_best(name, length_normalization):
+def test_beam_covering_every_hypothesis_finds_the_exhaustive_best(name, overrides, length_normalization):
     n_labels, max_length = 4, 3
-    beam_size = len(every_hypothesis(n_labels, max_length))
-    model = tiny_sgm(n_labels, name)
+    model = tiny_sgm(n_labels, name, **overrides)
+    beam_size = len(every_hypothesis(n_labels, max_length, repeats=not model.label_masking))
     src, src_lengths = documents([5, 1, 3, 7, 2, 4])
     result = BeamSearch(beam_size, length_normalization).decode(model, src, src_lengths, max_length)
     found_lengths = set()
     for row in range(src.size(0)):
         labels, score = exhaustive_search(model, *select(src, src_lengths, [row]), max_length, length_normalization)
-        assert result.labels[row] == labels
+        assert result.labels[row] == list(dict.fromkeys(labels))  # repeats dropped
         assert result.scores[row] == pytest.approx(score, abs=1e-5)
         found_lengths.add(len(labels))
     assert len(found_lengths) > 1  # the documents' best sequences are not all alike
@@ -172,6 +182,18 @@ def test_no_label_twice_no_special_ids_and_the_step_limit_holds(strategy):
     assert cut.end_probabilities == [1.0] * 4
 
 
+@pytest.mark.parametrize("strategy", [GreedySearch(), BeamSearch(3)])
+def test_without_label_masking_the_step_limit_ends_decoding_and_repeats_are_dropped(strategy):
+    model = tiny_sgm(5, label_masking=False)
+    with torch.no_grad():
+        model.scorer.output.bias[EOS] -= 30.0
+        model.scorer.output.bias[FIRST_LABEL] += 30.0  # the first label wins at every step
+    result = strategy.decode(model, *documents([4, 2, 6]), 4)
+    assert result.labels == [[FIRST_LABEL]] * 3
+    assert all(len(probabilities) == 1 and probabilities[0] > 0.99 for probabilities in result.step_probabilities)
+    assert result.end_probabilities == [1.0] * 3
+
+
 def test_beam_search_stops_once_every_document_is_done(monkeypatch):
     model = tiny_sgm(5)
     with torch.no_grad():
@@ -198,3 +220,33 @@ def test_decode_result_reads_sequences_up_to_eos_or_padding():
         assert probabilities == pytest.approx(expected)
     assert result.end_probabilities == pytest.approx([0.9, 1.0, 1.0])
     assert result.scores == [-1.0, -2.0, -3.0]
+
+
+def test_decode_result_keeps_the_first_emission_of_a_repeated_label():
+    tokens = torch.tensor([[3, 5, 3, 5, 4, EOS], [6, 6, 6, 6, 6, 6]])
+    log_probs = torch.log(torch.tensor([[0.5, 0.4, 0.3, 0.2, 0.1, 0.9], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]]))
+    result = DecodeResult.from_steps(tokens, log_probs, torch.tensor([-1.0, -2.0]))
+    assert result.labels == [[3, 5, 4], [6]]
+    for probabilities, expected in zip(result.step_probabilities, [[0.5, 0.4, 0.1], [0.6]]):
+        assert probabilities == pytest.approx(expected)
+    assert result.end_probabilities == pytest.approx([0.9, 1.0])
+    assert result.scores == [-1.0, -2.0]  # the strategy's scores, dropped steps included
+
+
+def test_reordering_and_repeating_the_decoder_state_keep_each_rows_attention():
+    model = tiny_sgm(4)
+    src, src_lengths = documents([3, 5])
+    state = model.init_decoder(model.encode(src, src_lengths))
+    assert state.attention is None
+    state = state.repeat_interleave(2)
+    assert state.attention is None
+    rows = torch.tensor([1, 1, 2, 3])  # the first document's rows read from its second, as a back-pointer may
+    emitted = torch.zeros(4, model.n_label_ids, dtype=torch.bool)
+    _, state = model.step(state, torch.tensor([BOS, 3, BOS, 4]), emitted)
+    assert state.attention.shape == (4, 5)
+    assert not state.attention[:2, 3:].any()  # the first document has 3 tokens
+    reordered = state.reorder(rows)
+    torch.testing.assert_close(reordered.attention, state.attention[rows])
+    torch.testing.assert_close(reordered.hidden, state.hidden[:, rows])
+    repeated = state.repeat_interleave(3)
+    torch.testing.assert_close(repeated.attention, state.attention.repeat_interleave(3, dim=0))

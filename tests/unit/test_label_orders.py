@@ -17,6 +17,13 @@ def test_frequency_order_is_descending_train_frequency_with_alphabetical_ties():
     assert order_labels("frequency", ["wheat", "corn", "grain"], ranking) == ["grain", "wheat", "corn"]
 
 
+def test_rare_first_order_is_ascending_train_frequency_with_alphabetical_ties():
+    ranking = label_ranking("rare_first", LABEL_SETS, SPLITS, random_seed=0)
+    # zinc: absent from train (0); acq, corn: 1 each; earn, grain, wheat: 2 each
+    assert ranking == ["zinc", "acq", "corn", "earn", "grain", "wheat"]
+    assert order_labels("rare_first", ["wheat", "corn", "grain"], ranking) == ["corn", "grain", "wheat"]
+
+
 def test_alphabetical_order():
     ranking = label_ranking("alphabetical", LABEL_SETS, SPLITS, random_seed=0)
     assert ranking == sorted(ranking)

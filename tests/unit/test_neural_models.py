@@ -1,5 +1,5 @@
-"""The neural models: shapes, padding invariance, SGM's label mask and global embedding, training behaviour,
-and the losses."""
+"""The neural models: shapes, padding invariance, SGM's label mask, global embedding, label attention and
+attention capture, training behaviour, and the losses."""
 
 import itertools
 import math
@@ -14,7 +14,14 @@ from sgm_mlc.models.encoders import EncodedSource, PaddingFreeLSTM, SelfAttentio
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, multi_hot, teacher_forcing_targets
 from sgm_mlc.models.losses import combined_loss, sequence_nll, set_bce, set_bce_from_sequence
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, MODEL_NAMES, build_neural_model, is_sequence_model
-from sgm_mlc.models.sgm import SGM, AdditiveAttention, BilinearAttention, GlobalEmbedding, SourceMemory
+from sgm_mlc.models.sgm import (
+    SGM,
+    AdditiveAttention,
+    BilinearAttention,
+    GlobalEmbedding,
+    LabelAttention,
+    SourceMemory,
+)
 
 VOCAB_SIZE = 40
 N_LABELS = 5
@@ -73,13 +80,27 @@ def shift_eos_logit(model: SGM, bias: float) -> None:
         model.scorer.output.bias[EOS] += bias
 
 
+def scramble_padding(src: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    """``src`` with random word ids (never 0) at its padded positions."""
+    padding = src == 0
+    scrambled = src.clone()
+    generator = torch.Generator().manual_seed(seed)
+    scrambled[padding] = torch.randint(2, VOCAB_SIZE, (int(padding.sum()),), generator=generator)
+    return scrambled
+
+
+def n_parameters(model: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
 # --- factory -------------------------------------------------------------------------------------------------
 
 
 def test_factory_builds_each_model_and_knows_which_emit_sequences():
     assert [is_sequence_model(name) for name in MODEL_NAMES] == [True, True, False, False]
-    assert build("sgm").global_embedding is not None
-    assert build("seq2seq").global_embedding is None
+    sgm, seq2seq = build("sgm"), build("seq2seq")
+    assert sgm.global_embedding is not None and sgm.label_masking and sgm.label_attention is None
+    assert seq2seq.global_embedding is None and not seq2seq.label_masking and seq2seq.label_attention is None
     assert build("sgm", contextual_attention=False).attention is None
     default = build_neural_model("sgm", {}, word_vectors(), N_LABELS)
     assert default.encoder.hidden_size == DEFAULT_HYPERPARAMETERS["hidden_size"]
@@ -172,13 +193,15 @@ def test_contextual_attentions_average_the_real_states_under_their_scores():
             assert isinstance(memory, SourceMemory)
             weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
             assert weights[1, 2:].eq(0).all()
-            torch.testing.assert_close(attention(query, memory), torch.einsum("bs,bsh->bh", weights, states))
+            context, returned_weights = attention(query, memory)
+            torch.testing.assert_close(returned_weights, weights)
+            torch.testing.assert_close(context, torch.einsum("bs,bsh->bh", weights, states))
 
 
 @pytest.mark.parametrize("model_name", ["sgm", "seq2seq"])
 def test_encoder_and_attention_variants_run_and_ignore_padding(model_name):
     variants = ({"self_attention": False}, {"contextual_attention": False}, {"bidirectional": False},
-                {"attention": "bilinear"})
+                {"attention": "bilinear"}, {"label_attention": True})
     for overrides in variants:
         model = build(model_name, **overrides).eval()
         lengths = [4, 1, 2]
@@ -190,26 +213,46 @@ def test_encoder_and_attention_variants_run_and_ignore_padding(model_name):
 # --- SGM's label mask and end of sequence ---------------------------------------------------------------------
 
 
-def test_teacher_forcing_masks_gold_labels_already_fed_and_the_special_ids():
-    model = build("sgm").eval()
+@pytest.mark.parametrize("label_masking", [True, False])
+def test_teacher_forcing_masks_gold_labels_already_fed_and_the_special_ids(label_masking):
+    model = build("sgm", label_masking=label_masking).eval()
     sequences = [[4, 0, 2], [1], []]
     tgt_in, tgt_out = teacher_forcing_targets(sequences)
     log_probs = model(*documents([5, 2, 3]), tgt_in)
     for row, step in itertools.product(range(len(sequences)), range(tgt_in.size(1))):
-        seen = {label for label in tgt_in[row, : step + 1].tolist() if label >= FIRST_LABEL}
+        seen = {label for label in tgt_in[row, : step + 1].tolist() if label >= FIRST_LABEL and label_masking}
         masked = {label for label in range(log_probs.size(2)) if log_probs[row, step, label] == float("-inf")}
         assert masked == seen | {PAD_LABEL, BOS}
     gold = log_probs.gather(2, tgt_out.unsqueeze(2)).squeeze(2)
     assert gold[tgt_out != PAD_LABEL].isfinite().all()
 
 
-@pytest.mark.parametrize("name", ["sgm", "seq2seq"])
-def test_greedy_emits_each_label_at_most_once_and_never_a_special_id(name):
-    model = build(name).eval()
+@pytest.mark.parametrize("overrides", [{}, {"global_embedding": False}, {"label_attention": True}])
+def test_greedy_emits_each_label_at_most_once_and_never_a_special_id(overrides):
+    model = build("sgm", **overrides).eval()
     shift_eos_logit(model, -30.0)  # EOS only once every label has been emitted
     result = GreedySearch().decode(model, *documents([7, 1, 4]), max_length=N_LABELS + 3)
     for labels in result.labels:
         assert sorted(labels) == list(range(FIRST_LABEL, FIRST_LABEL + N_LABELS))
+
+
+def test_without_label_masking_a_label_repeats_until_the_step_limit_and_decoding_drops_the_repeats(monkeypatch):
+    unmasked, masked = build("sgm", label_masking=False).eval(), build("sgm").eval()  # the same weights
+    for model in (unmasked, masked):
+        shift_eos_logit(model, -30.0)
+        with torch.no_grad():
+            model.scorer.output.bias[FIRST_LABEL] += 30.0  # the first label wins wherever it is allowed
+    steps = []
+    original_step = unmasked.step
+    monkeypatch.setattr(unmasked, "step", lambda *args: steps.append(1) or original_step(*args))
+    src, src_lengths = documents([3, 5, 1])
+    result = GreedySearch().decode(unmasked, src, src_lengths, max_length=4)
+    assert len(steps) == 4  # the step limit ends the loop on the first label
+    assert result.labels == [[FIRST_LABEL]] * 3
+    assert [len(probabilities) for probabilities in result.step_probabilities] == [1, 1, 1]
+    assert result.end_probabilities == [1.0] * 3
+    for labels in GreedySearch().decode(masked, src, src_lengths, max_length=4).labels:
+        assert labels[0] == FIRST_LABEL and len(set(labels)) == 4
 
 
 def test_greedy_stops_as_soon_as_every_sequence_has_emitted_eos(monkeypatch):
@@ -268,16 +311,131 @@ def test_global_embedding_gate_matches_the_formula_and_lies_between_e_and_expect
     assert (blended <= torch.maximum(embedded, expected) + 1e-6).all()
 
 
-def test_seq2seq_is_sgm_with_the_global_embedding_gate_shut():
-    seq2seq, sgm = build("seq2seq").eval(), build("sgm", seed=1).eval()
-    missing, unexpected = sgm.load_state_dict(seq2seq.state_dict(), strict=False)
+def test_sgm_without_the_global_embedding_is_sgm_with_its_gate_shut():
+    ablated, sgm = build("sgm", global_embedding=False).eval(), build("sgm", seed=1).eval()
+    assert not any(isinstance(module, GlobalEmbedding) for module in ablated.modules())
+    missing, unexpected = sgm.load_state_dict(ablated.state_dict(), strict=False)
     assert unexpected == []
     assert {key.split(".")[0] for key in missing} == {"global_embedding"}
     src, src_lengths = documents([4, 2, 6])
-    assert not torch.allclose(outputs(sgm, "sgm", src, src_lengths), outputs(seq2seq, "seq2seq", src, src_lengths))
+    assert not torch.allclose(outputs(sgm, "sgm", src, src_lengths), outputs(ablated, "sgm", src, src_lengths))
     with torch.no_grad():  # H = 0: g = e
         sgm.global_embedding.transform_embedding.bias.fill_(-50.0)
-    torch.testing.assert_close(outputs(sgm, "sgm", src, src_lengths), outputs(seq2seq, "seq2seq", src, src_lengths))
+    torch.testing.assert_close(outputs(sgm, "sgm", src, src_lengths), outputs(ablated, "sgm", src, src_lengths))
+
+
+# --- switches, seq2seq and label attention ---------------------------------------------------------------------
+
+
+def test_each_switch_adds_or_removes_exactly_its_parameters():
+    emb, hidden = SMALL["label_embedding_dim"], SMALL["hidden_size"]
+    sgm = n_parameters(build("sgm"))
+    assert sgm - n_parameters(build("sgm", global_embedding=False)) == 2 * (emb * emb + emb)  # W1, W2, biases
+    with_label_attention = build("sgm", label_attention=True)
+    assert isinstance(with_label_attention.label_attention, LabelAttention)
+    assert n_parameters(with_label_attention) - sgm == emb * hidden + hidden * hidden  # W_q, W_u
+    assert n_parameters(build("sgm", label_masking=False)) == sgm
+
+
+def test_seq2seq_is_the_plain_encoder_decoder_whatever_its_params_say():
+    plain = build("sgm", global_embedding=False, label_masking=False, label_attention=False).eval()
+    src, src_lengths = documents([4, 2, 6])
+    for switches in ({}, {"global_embedding": True, "label_masking": True, "label_attention": True}):
+        seq2seq = build("seq2seq", **switches).eval()
+        assert seq2seq.state_dict().keys() == plain.state_dict().keys()
+        assert not seq2seq.label_masking
+        torch.testing.assert_close(
+            outputs(seq2seq, "seq2seq", src, src_lengths), outputs(plain, "sgm", src, src_lengths)
+        )
+
+
+def test_label_attention_gives_each_label_the_real_states_averaged_under_its_own_scores():
+    torch.manual_seed(0)
+    module = LabelAttention(label_embedding_dim=3, hidden_size=4)
+    states, label_embeddings, decoder_output = torch.randn(2, 5, 4), torch.randn(6, 3), torch.randn(2, 4)
+    mask = length_mask(torch.tensor([5, 2]), 5)
+    with torch.no_grad():
+        queries = label_embeddings @ module.query_projection.weight.T
+        scores = torch.einsum("lh,bsh->bls", queries, states) / math.sqrt(4)
+        weights = scores.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=2)
+        views = module.views(EncodedSource(states, mask, summary=states[:, 0]), label_embeddings)
+        torch.testing.assert_close(views, torch.einsum("bls,bsh->blh", weights, states))
+        padded_differently = states.masked_fill(~mask.unsqueeze(2), 7.0)
+        repadded = EncodedSource(padded_differently, mask, summary=states[:, 0])
+        torch.testing.assert_close(module.views(repadded, label_embeddings), views)
+        bilinear = torch.einsum("blh,bh->bl", views, decoder_output @ module.state_projection.weight.T)
+        torch.testing.assert_close(module(views, decoder_output), bilinear)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"contextual_attention": False, "self_attention": False}])
+def test_label_attention_ignores_padded_tokens(overrides):
+    model = build("sgm", label_attention=True, **overrides).eval()
+    src, src_lengths = documents([6, 1, 3, 2], extra_padding=2)
+    scrambled = scramble_padding(src)
+    with torch.no_grad():  # the encoder states at padded positions do change
+        assert not torch.allclose(model.encode(scrambled, src_lengths).states, model.encode(src, src_lengths).states)
+    torch.testing.assert_close(outputs(model, "sgm", scrambled, src_lengths), outputs(model, "sgm", src, src_lengths))
+
+
+def test_sgm_with_its_label_attention_silenced_is_sgm_without_it():
+    plain, attentive = build("sgm").eval(), build("sgm", seed=1, label_attention=True).eval()
+    missing, unexpected = attentive.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == []
+    assert {key.split(".")[0] for key in missing} == {"label_attention"}
+    src, src_lengths = documents([4, 2, 6])
+    assert not torch.allclose(outputs(attentive, "sgm", src, src_lengths), outputs(plain, "sgm", src, src_lengths))
+    with torch.no_grad():  # W_u = 0: no label-specific score
+        attentive.label_attention.state_projection.weight.zero_()
+    torch.testing.assert_close(outputs(attentive, "sgm", src, src_lengths), outputs(plain, "sgm", src, src_lengths))
+
+
+# --- attention capture -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides", [{}, {"attention": "bilinear"}, {"contextual_attention": False}])
+def test_forward_returns_the_contextual_attention_of_every_step(overrides):
+    model = build("sgm", **overrides).eval()
+    src, src_lengths = documents([4, 1, 6], extra_padding=2)
+    tgt_in, _ = teacher_forcing_targets(label_sequences(3))
+    log_probs, attention = model(src, src_lengths, tgt_in, return_attention=True)
+    torch.testing.assert_close(log_probs, model(src, src_lengths, tgt_in))
+    assert attention.shape == (3, tgt_in.size(1), src.size(1))
+    if model.attention is None:
+        assert not attention.any()
+        return
+    padded = ~length_mask(src_lengths, src.size(1)).unsqueeze(1).expand_as(attention)
+    assert not attention[padded].any()
+    torch.testing.assert_close(attention.sum(dim=2), torch.ones(3, tgt_in.size(1)))
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"label_attention": True}, {"attention": "bilinear", "global_embedding": False}]
+)
+def test_teacher_forcing_a_decoded_sequence_replays_greedy_decoding_and_its_attention(overrides, monkeypatch):
+    model = build("sgm", **overrides).eval()
+    src, src_lengths = documents([5, 2, 7, 3, 4, 6])
+    step_attention = []
+    original_step = model.step
+
+    def recording_step(*args):
+        log_probs, state = original_step(*args)
+        step_attention.append(state.attention)
+        return log_probs, state
+
+    monkeypatch.setattr(model, "step", recording_step)
+    max_length = 5
+    result = GreedySearch().decode(model, src, src_lengths, max_length)
+    monkeypatch.undo()
+    assert any(result.labels) and all(len(labels) < max_length for labels in result.labels)  # each ended by EOS
+    tgt_in, tgt_out = teacher_forcing_targets([[label - FIRST_LABEL for label in labels] for labels in result.labels])
+    with torch.no_grad():
+        log_probs, attention = model(src, src_lengths, tgt_in, return_attention=True)
+    gold = log_probs.gather(2, tgt_out.unsqueeze(2)).squeeze(2).exp()
+    for row, labels in enumerate(result.labels):
+        assert result.step_probabilities[row] == pytest.approx(gold[row, : len(labels)].tolist(), abs=1e-5)
+        assert result.end_probabilities[row] == pytest.approx(gold[row, len(labels)].item(), abs=1e-5)
+        for step in range(len(labels) + 1):  # the labels' steps and the EOS step
+            torch.testing.assert_close(attention[row, step], step_attention[step][row])
 
 
 # --- training behaviour ----------------------------------------------------------------------------------------
@@ -333,13 +491,34 @@ def fit(model: torch.nn.Module, name: str, predict, expected: list) -> None:
     raise AssertionError(f"{name} did not fit the toy set in 200 steps: {predict(model)} != {expected}")
 
 
-@pytest.mark.parametrize("name", ["sgm", "seq2seq"])
-def test_sequence_model_learns_the_toy_label_sequences_exactly(name):
+@pytest.mark.parametrize("name, overrides", [("sgm", {}), ("seq2seq", {}), ("sgm", {"label_attention": True})])
+def test_sequence_model_learns_the_toy_label_sequences_exactly(name, overrides):
     def predict(model):
         decoded = GreedySearch().decode(model, *TOY_DOCUMENTS).labels
         return [[label - FIRST_LABEL for label in labels] for labels in decoded]
 
-    fit(build(name, hidden_size=32, encoder_layers=1, decoder_layers=1), name, predict, TOY_LABELS)
+    fit(build(name, hidden_size=32, encoder_layers=1, decoder_layers=1, **overrides), name, predict, TOY_LABELS)
+
+
+SWITCHES = list(itertools.product([True, False], repeat=3))
+
+
+@pytest.mark.parametrize("global_embedding, label_masking, label_attention", SWITCHES)
+def test_every_combination_of_switches_trains(global_embedding, label_masking, label_attention):
+    model = build(
+        "sgm", global_embedding=global_embedding, label_masking=label_masking, label_attention=label_attention
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    tgt_in, tgt_out = teacher_forcing_targets(TOY_LABELS)
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = combined_loss("sequence+set", model(*TOY_DOCUMENTS, tgt_in), tgt_out, multi_hot(TOY_LABELS, N_LABELS))
+        loss.backward()
+        assert all(p.grad.isfinite().all() for p in model.parameters() if p.grad is not None)
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
 
 
 @pytest.mark.parametrize("name", ["br_neural", "cnn"])

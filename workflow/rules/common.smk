@@ -1,5 +1,5 @@
-# Helpers shared by every rule file. Params validation, target lists, and the step configuration each
-# job passes to `python -m sgm_mlc`.
+# Helpers shared by every rule file: params validation, the experiment plan (which runs every table needs,
+# each trained once), target lists, and the params each job passes to `python -m sgm_mlc`.
 import json
 import shlex
 import sys
@@ -11,83 +11,184 @@ sys.path.insert(0, PROJECT_SRC)
 # only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
-from sgm_mlc.config import dataset_view, validate_params
+from sgm_mlc.config import coerce_command_line_strings, dataset_view, validate_params
+from sgm_mlc.experiment.plan import (
+    DEFAULT_VARIANT,
+    MODEL_NAMES,
+    NEURAL_MODELS,
+    Run,
+    evaluate_sections,
+    experiment_plan,
+    train_sections,
+)
 from sgm_mlc.labels.orders import ORDERS
 
-MODEL_NAMES = ("br", "lp", "cc", "br_neural", "cnn", "seq2seq", "sgm")
-
+coerce_command_line_strings(config)
 validate_params(config, source="params.yaml (with any --config/--configfile overrides)")
 
-DATASETS = config["run"]["datasets"]
-LABEL_ORDERS = config["run"]["label_orders"]
+PLAN = experiment_plan(config)
+DATASETS = PLAN.datasets
+TRAINED_DATASETS = list(PLAN.tables)
+VARIANTS = [DEFAULT_VARIANT] + sorted(config["experiments"]["ablations"]["variants"])
 
 
-SEEDS = config["run"]["seeds"]
-TRAIN_ORDERS = config["run"]["train_orders"]
-# Models whose result depends on the label order; the others are trained with the first train order only.
-ORDER_DEPENDENT_MODELS = ("cc", "seq2seq", "sgm")
-NEURAL_MODELS = ("br_neural", "cnn", "seq2seq", "sgm")
+def as_json(sections):
+    return json.dumps(sections, sort_keys=True)
 
 
-def step_config(*sections, dataset=None, model=None):
+def step_config(*sections, dataset=None):
     """JSON of the params.yaml sections one step reads, as `dataset` sees them (its overrides merged), with
-    that dataset's entry and `model`'s entry."""
+    that dataset's entry."""
     view = dataset_view(config, dataset) if dataset is not None else config
     chosen = {name: view[name] for name in sections}
     if dataset is not None:
         chosen["datasets"] = {dataset: view["datasets"][dataset]}
-    if model is not None:
-        chosen["models"] = {model: view["models"][model]}
-    return json.dumps(chosen, sort_keys=True)
+    return as_json(chosen)
 
 
-def run_dirs(phase):
-    """`results/<phase>/<dataset>/<model>/<order>/seed<seed>` for every run of params.yaml's run section."""
-    dirs = []
-    for dataset in DATASETS:
-        for model in config["run"]["models"]:
-            orders = TRAIN_ORDERS if model in ORDER_DEPENDENT_MODELS else TRAIN_ORDERS[:1]
-            dirs += expand(f"results/{phase}/{dataset}/{model}/{{order}}/seed{{seed}}", order=orders, seed=SEEDS)
-    return dirs
+def run_of(wildcards):
+    return Run(wildcards.dataset, wildcards.model, wildcards.variant, wildcards.order, int(wildcards.seed))
 
 
-def curve_targets():
-    """The training curve of every neural run (the linear models have no epochs)."""
-    curves = []
-    for run in run_dirs("models"):
-        dataset, model, order, seed = run.split("/")[-4:]
-        if model in NEURAL_MODELS:
-            curves.append(f"results/summary/curves/{dataset}-{model}-{order}-{seed}.json")
-    return curves
+def train_config(wildcards):
+    """Exactly what the train step of this run reads (see sgm_mlc.experiment.plan.train_sections)."""
+    return as_json(train_sections(config, run_of(wildcards)))
 
 
-def evaluation_targets():
-    return [f"{run}/metrics.json" for run in run_dirs("evaluation")]
+def evaluate_config(wildcards):
+    """Exactly what the evaluate step of this run reads (see sgm_mlc.experiment.plan.evaluate_sections)."""
+    return as_json(evaluate_sections(config, run_of(wildcards)))
 
 
-def run_tracking_targets():
-    return [f"{run}/run.json" for run in run_dirs("tracking")]
+def tracked_config(wildcards):
+    """Everything a run depends on, logged as its MLflow parameters (and hashed into its run key): what its
+    train and evaluate steps read, the dataset entry, preprocessing and label orders, and for neural models
+    the word vectors' settings."""
+    run = run_of(wildcards)
+    sections = {**train_sections(config, run), **evaluate_sections(config, run)}
+    sections["training"] = {
+        **train_sections(config, run).get("training", {}),
+        **evaluate_sections(config, run).get("training", {}),
+    }
+    if not sections["training"]:
+        del sections["training"]
+    view = dataset_view(config, run.dataset)
+    sections.update(
+        datasets={run.dataset: view["datasets"][run.dataset]},
+        preprocess=view["preprocess"],
+        label_orders=view["label_orders"],
+        tracking=view["tracking"],
+    )
+    if run.model in NEURAL_MODELS:
+        sections["embeddings"] = view["embeddings"]
+    return as_json(sections)
+
+
+def cross_dataset_tracked_config(wildcards):
+    """What a cross-dataset evaluation depends on: the training run's params and the target dataset's."""
+    sections = json.loads(tracked_config(wildcards))
+    sections["datasets"][wildcards.target] = dataset_view(config, wildcards.target)["datasets"][wildcards.target]
+    return as_json(sections)
+
+
+def run_inputs(wildcards):
+    """The earlier phases' files a run reads: examples, label order, and word vectors for neural models."""
+    inputs = {
+        "examples": f"data/processed/{wildcards.dataset}/examples.parquet",
+        "sequences": f"results/label_orders/{wildcards.dataset}/{wildcards.order}/sequences.parquet",
+    }
+    if wildcards.model in NEURAL_MODELS:
+        inputs["vectors"] = f"results/embeddings/{wildcards.dataset}/vectors.npy"
+    return inputs
+
+
+def embeddings_argument(wildcards, input):
+    """`--embeddings <folder>` for the runs that read word vectors, else nothing."""
+    vectors = getattr(input, "vectors", None)
+    return f"--embeddings {Path(vectors).parent}" if vectors else ""
+
+
+def uses_gpu(wildcards):
+    return 1 if wildcards.model in NEURAL_MODELS else 0
+
+
+def run_files(phase, name, runs=None):
+    return [f"{run.folder(phase)}/{name}" for run in (PLAN.runs if runs is None else runs)]
+
+
+def neural_runs():
+    return [run for run in PLAN.runs if run.model in NEURAL_MODELS]
+
+
+def cross_dataset_files(name):
+    return [f"{cross.folder}/{name}" for cross in PLAN.cross_runs]
+
+
+def cross_dataset_tracking_files():
+    return [f"results/tracking/{cross.folder.removeprefix('results/')}/run.json" for cross in PLAN.cross_runs]
+
+
+def interpretability_files():
+    if config["experiments"]["interpretability"]["examples"] == 0:
+        return []
+    return [
+        f"results/interpret/{dataset}/examples.json"
+        for dataset, table in PLAN.tables.items()
+        if interpretability_run(dataset) is not None
+    ]
+
+
+def interpretability_run(dataset):
+    """The run whose attention the report shows: the first seed of the main table's sgm (else seq2seq)."""
+    main = PLAN.tables[dataset].main
+    for model in ("sgm", "seq2seq"):
+        if main.get(model):
+            return main[model][0]
+    return None
+
+
+def interpretability_inputs(wildcards):
+    """The files of the run whose attention the report shows on {dataset}."""
+    run = interpretability_run(wildcards.dataset)
+    return {
+        "summary": f"{run.folder('models')}/train_summary.json",
+        "evaluation": f"{run.folder('evaluation')}/metrics.json",
+        "examples": f"data/processed/{run.dataset}/examples.parquet",
+        "vectors": f"results/embeddings/{run.dataset}/vectors.npy",
+        "sequences": f"results/label_orders/{run.dataset}/{run.order}/sequences.parquet",
+    }
 
 
 def data_targets():
-    """Processed data, embeddings and every label order of every dataset in run.datasets."""
+    """Processed data of every dataset; embeddings and label orders of the datasets models train on."""
     return (
         expand("data/processed/{dataset}/examples.parquet", dataset=DATASETS)
-        + expand("results/embeddings/{dataset}/vectors.npy", dataset=DATASETS)
-        + expand("results/label_orders/{dataset}/{order}/sequences.parquet", dataset=DATASETS, order=LABEL_ORDERS)
+        + expand("results/embeddings/{dataset}/vectors.npy", dataset=TRAINED_DATASETS)
+        + expand(
+            "results/label_orders/{dataset}/{order}/sequences.parquet", dataset=TRAINED_DATASETS, order=PLAN.label_orders
+        )
     )
 
 
 def tracking_targets():
-    """One MLflow run per dataset, logging its card."""
-    return expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
+    """One MLflow run per dataset card, per trained model and per cross-dataset evaluation."""
+    return (
+        expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
+        + run_files("tracking", "run.json")
+        + cross_dataset_tracking_files()
+    )
+
+
+def report_targets():
+    return ["results/report/index.html", "results/report/report.md"] if PLAN.runs else []
 
 
 def all_targets():
     return (
         data_targets()
+        + run_files("evaluation", "metrics.json")
+        + cross_dataset_files("metrics.json")
         + tracking_targets()
-        + evaluation_targets()
-        + run_tracking_targets()
-        + (["results/summary/metrics.json"] if run_dirs("evaluation") else [])
+        + (["results/summary/metrics.json"] if PLAN.runs else [])
+        + report_targets()
     )

@@ -4,30 +4,37 @@
 # ---------------------------------------------------------------------------------------------------------
 rule evaluate_model:
     input:
-        summary="results/models/{dataset}/{model}/{order}/seed{seed}/train_summary.json",
-        examples="data/processed/{dataset}/examples.parquet",
-        vectors="results/embeddings/{dataset}/vectors.npy",
-        sequences="results/label_orders/{dataset}/{order}/sequences.parquet",
+        unpack(run_inputs),
+        summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
     output:
-        metrics="results/evaluation/{dataset}/{model}/{order}/seed{seed}/metrics.json",
-        predictions="results/evaluation/{dataset}/{model}/{order}/seed{seed}/predictions.parquet",
+        metrics=report(
+            "results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/metrics.json",
+            caption="../report/metrics.rst",
+            category="Runs",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "variant": "{variant}", "order": "{order}", "seed": "{seed}"},
+        ),
+        predictions="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/predictions.parquet",
     params:
-        config=lambda wildcards: step_config("training", "decoding", dataset=wildcards.dataset, model=wildcards.model),
+        config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        embeddings_dir=lambda wildcards, input: Path(input.vectors).parent,
+        embeddings=embeddings_argument,
         order_dir=lambda wildcards, input: Path(input.sequences).parent,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         out_dir=lambda wildcards, output: Path(output.metrics).parent,
     log:
-        "results/logs/evaluate_model/{dataset}/{model}/{order}/seed{seed}.log",
+        "results/logs/evaluate_model/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate_model/{dataset}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=lambda wildcards: 1 if wildcards.model in NEURAL_MODELS else 0,
+        gpu=uses_gpu,
     shell:
-        "python -m sgm_mlc evaluate --model {wildcards.model} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} --embeddings {params.embeddings_dir} --label-order {params.order_dir}"
+        "python -m sgm_mlc evaluate --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
+        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --threads {threads} --out {params.out_dir} --config {params.config:q}"
         " > {log} 2>&1"
 
@@ -35,4 +42,4 @@ rule evaluate_model:
 # Phase target (used by dvc.yaml): every run evaluated.
 rule phase_evaluate:
     input:
-        evaluation_targets(),
+        run_files("evaluation", "metrics.json"),

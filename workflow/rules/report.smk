@@ -3,11 +3,11 @@
 # ---------------------------------------------------------------------------------------------------------
 rule summarize_results:
     input:
-        metrics=evaluation_targets(),
-        summaries=[f"{run}/train_summary.json" for run in run_dirs("models")],
+        metrics=run_files("evaluation", "metrics.json"),
+        summaries=run_files("models", "train_summary.json"),
     output:
         metrics="results/summary/metrics.json",
-        curves=curve_targets(),
+        curves=[f"results/summary/curves/{run.path.replace('/', '-')}.json" for run in neural_runs()],
     params:
         evaluations=lambda wildcards, input: [Path(path).parent for path in input.metrics],
         models=lambda wildcards, input: [Path(path).parent for path in input.summaries],
@@ -15,7 +15,44 @@ rule summarize_results:
     log:
         "results/logs/summarize_results/summarize_results.log",
     conda:
-        "../../envs/data.yaml"
+        "../../envs/report.yaml"
     shell:
         "python -m sgm_mlc summarize --evaluations {params.evaluations} --models {params.models}"
         " --out {params.out_dir} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# make_report: results/report/index.html (self-contained) and report.md, from the metrics files alone: the
+# paper's table per dataset, ablations, label orders, cross-dataset, significance, figures, attention
+# examples and provenance; every number links to its MLflow run
+# ---------------------------------------------------------------------------------------------------------
+rule make_report:
+    input:
+        metrics=run_files("evaluation", "metrics.json"),
+        predictions=run_files("evaluation", "predictions.parquet"),
+        summaries=run_files("models", "train_summary.json"),
+        runs=run_files("tracking", "run.json"),
+        cross_dataset=cross_dataset_files("metrics.json"),
+        cross_dataset_runs=cross_dataset_tracking_files(),
+        interpretability=interpretability_files(),
+        cards=expand("data/processed/{dataset}/card.json", dataset=DATASETS),
+        experiment="results/tracking/experiment.json",
+    output:
+        html=report("results/report/index.html", caption="../report/report.rst", category="Report"),
+        markdown="results/report/report.md",
+        numbers="results/report/numbers.json",
+    params:
+        config=lambda wildcards: as_json(config),
+        out_dir=lambda wildcards, output: Path(output.html).parent,
+    log:
+        "results/logs/make_report/make_report.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m sgm_mlc report --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): the report.
+rule phase_report:
+    input:
+        report_targets(),

@@ -39,38 +39,68 @@ rule log_dataset_card:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# log_training_run: one MLflow run per trained model (params, per-epoch and final metrics, model, predictions),
-# logged from the run's files; rerunning it re-logs a run whose tracking failed, into the same MLflow run
+# log_training_run: one MLflow run per trained model (params, per-epoch and final metrics, the model as an
+# MLflow pyfunc, predictions), logged from the run's files; rerunning it re-logs a run whose tracking failed,
+# into the same MLflow run. Its params are everything the run depends on, so a changed input makes a new run.
 # ---------------------------------------------------------------------------------------------------------
 rule log_training_run:
     input:
+        unpack(run_inputs),
         experiment="results/tracking/experiment.json",
-        summary="results/models/{dataset}/{model}/{order}/seed{seed}/train_summary.json",
-        metrics="results/evaluation/{dataset}/{model}/{order}/seed{seed}/metrics.json",
-        examples="data/processed/{dataset}/examples.parquet",
+        summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
+        metrics="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/metrics.json",
     output:
-        "results/tracking/{dataset}/{model}/{order}/seed{seed}/run.json",
+        "results/tracking/{dataset}/{model}/{variant}/{order}/seed{seed}/run.json",
     params:
-        config=lambda wildcards: step_config(
-            "training", "decoding", "tracking", dataset=wildcards.dataset, model=wildcards.model
-        ),
+        config=tracked_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
+        embeddings=embeddings_argument,
+        order_dir=lambda wildcards, input: Path(input.sequences).parent,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
     log:
-        "results/logs/log_training_run/{dataset}/{model}/{order}/seed{seed}.log",
+        "results/logs/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
     conda:
         "../../envs/tracking.yaml"
     resources:
         tracking_writes=1,
     shell:
         "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
-        " --order {wildcards.order} --seed {wildcards.seed} --processed {params.processed_dir}"
+        " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
+        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --evaluation-dir {params.evaluation_dir} --out {output}"
         " --config {params.config:q} > {log} 2>&1"
 
 
-# Phase target (used by dvc.yaml): every dataset card and every run, logged.
+# ---------------------------------------------------------------------------------------------------------
+# log_cross_dataset_run: one MLflow run per cross-dataset evaluation, with the label map it used
+# ---------------------------------------------------------------------------------------------------------
+rule log_cross_dataset_run:
+    input:
+        experiment="results/tracking/experiment.json",
+        training_run="results/tracking/{dataset}/{model}/{variant}/{order}/seed{seed}/run.json",
+        metrics="results/cross_dataset/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}/metrics.json",
+        label_map="workflow/label_maps/{dataset}__{target}.tsv",
+        target_examples="data/processed/{target}/examples.parquet",
+    output:
+        "results/tracking/cross_dataset/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}/run.json",
+    params:
+        config=cross_dataset_tracked_config,
+        evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
+    log:
+        "results/logs/log_cross_dataset_run/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.log",
+    conda:
+        "../../envs/tracking.yaml"
+    resources:
+        tracking_writes=1,
+    shell:
+        "python -m sgm_mlc log-cross-dataset-run --dataset {wildcards.dataset} --target {wildcards.target}"
+        " --model {wildcards.model} --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
+        " --training-run {input.training_run} --label-map {input.label_map} --target-examples {input.target_examples}"
+        " --evaluation-dir {params.evaluation_dir} --out {output} --config {params.config:q} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): every dataset card, every run and every cross-dataset evaluation, logged.
 rule phase_tracking:
     input:
-        tracking_targets() + run_tracking_targets(),
+        tracking_targets(),

@@ -33,11 +33,14 @@ class SequenceModel(Protocol):
 class DecodeResult:
     """One decoded label sequence per document.
 
-    ``labels[b]``: label ids in emission order, ``EOS`` stripped; ``step_probabilities[b][i]``: the
+    ``labels[b]``: distinct label ids in emission order, ``EOS`` stripped; ``step_probabilities[b][i]``: the
     probability of ``labels[b][i]`` at its step; ``end_probabilities[b]``: the probability of the ``EOS`` that
     ended the sequence, or 1.0 when the step limit cut it (no ``EOS`` step was scored); ``scores[b]``: the
     score the strategy ranked the sequence by — its log-probability, the sum of the logarithms of the step and
     end probabilities (divided by the number of steps under length normalisation).
+
+    A model without label masking may emit a label twice; :meth:`from_steps` keeps its first emission only,
+    so predictions stay sets. The score then still counts the dropped steps.
     """
 
     labels: list[list[int]]
@@ -49,13 +52,17 @@ class DecodeResult:
     def from_steps(cls, tokens: Tensor, step_log_probs: Tensor, scores: Tensor) -> DecodeResult:
         """Collect sequences from ``tokens`` ``(batch, steps)`` — label ids, each row ending at its first
         ``EOS`` or ``PAD_LABEL`` or at the last step — their ``step_log_probs`` ``(batch, steps)`` and
-        ``scores`` ``(batch,)``."""
+        ``scores`` ``(batch,)``. This is where repeated labels are dropped (the first emission is kept, with
+        its probability)."""
         labels, step_probabilities, end_probabilities = [], [], []
         for row_tokens, row_log_probs in zip(tokens.tolist(), step_log_probs.exp().tolist()):
             ends = [i for i, token in enumerate(row_tokens) if token in (EOS, PAD_LABEL)]
             length = ends[0] if ends else len(row_tokens)
-            labels.append(row_tokens[:length])
-            step_probabilities.append(row_log_probs[:length])
+            first_steps = {}  # label → its first step, in emission order
+            for step, token in enumerate(row_tokens[:length]):
+                first_steps.setdefault(token, step)
+            labels.append(list(first_steps))
+            step_probabilities.append([row_log_probs[step] for step in first_steps.values()])
             ended_by_eos = length < len(row_tokens) and row_tokens[length] == EOS
             end_probabilities.append(row_log_probs[length] if ended_by_eos else 1.0)
         return cls(labels, step_probabilities, end_probabilities, scores.tolist())
@@ -64,8 +71,10 @@ class DecodeResult:
 class DecodeStrategy(ABC):
     """Turns a sequence model's step distributions into one label sequence per document.
 
-    Call ``model.eval()`` first: strategies leave the model's mode alone. No label is emitted twice (the model
-    masks the labels each hypothesis has emitted); ``PAD_LABEL`` and ``BOS`` are never emitted.
+    Call ``model.eval()`` first: strategies leave the model's mode alone. ``PAD_LABEL`` and ``BOS`` are never
+    emitted. With label masking no label is emitted twice (the model masks the labels each hypothesis has
+    emitted); without it a hypothesis may repeat labels, even loop on one, until ``EOS`` or the step limit, and
+    :meth:`DecodeResult.from_steps` drops the repeats.
     """
 
     @torch.no_grad()

@@ -48,8 +48,8 @@ def _gather_rows(values: Tensor, indices: Tensor) -> Tensor:
 class BeamSearch(DecodeStrategy):
     """Keep the ``beam_size`` best live hypotheses of every document; return each document's best finished one.
 
-    At each step every live hypothesis is extended by every label id (the model gives ``-inf`` to masked ids,
-    so no hypothesis repeats a label); the top ``2 * beam_size`` extensions per document are taken from its
+    At each step every live hypothesis is extended by every label id (the model gives ``-inf`` to masked ids:
+    with label masking no hypothesis repeats a label); the top ``2 * beam_size`` extensions per document are taken from its
     ``beam_size * n_label_ids``. Of these, those among the first ``beam_size`` that end — with ``EOS``, or at
     the last step, where a hypothesis is finished as is — enter the document's finished hypotheses; the best
     ``beam_size`` that do not end stay live. A document is done when its ``beam_size`` finished hypotheses all

@@ -1,6 +1,8 @@
 """Label orders: the sequence in which a document's labels are presented to (and emitted by) a decoder.
 
 * ``frequency``: descending train-split frequency, ties alphabetical (the SGM paper's order);
+* ``rare_first``: ascending train-split frequency, ties alphabetical (labels absent from train first): the
+  reverse of ``frequency``, so a decoder must commit to the rare labels before the common ones;
 * ``alphabetical``: by label name;
 * ``natural``: each document keeps its labels in the source's own order;
 * ``random``: one seeded random permutation of the label set, applied to every document.
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ORDERS = ("frequency", "alphabetical", "natural", "random")
+ORDERS = ("frequency", "alphabetical", "natural", "random", "rare_first")
 
 
 def label_ranking(
@@ -31,9 +33,10 @@ def label_ranking(
     all_labels = sorted({label for labels in label_sets for label in labels})
     if order == "alphabetical":
         return all_labels
-    if order == "frequency":
+    if order in ("frequency", "rare_first"):
         train = Counter(label for labels, split in zip(label_sets, splits) if split == "train" for label in labels)
-        return sorted(all_labels, key=lambda label: (-train[label], label))
+        direction = -1 if order == "frequency" else 1
+        return sorted(all_labels, key=lambda label: (direction * train[label], label))
     if order == "random":
         permutation = np.random.default_rng(random_seed).permutation(len(all_labels))
         return [all_labels[i] for i in permutation]

@@ -1,7 +1,12 @@
 """Build the neural models by name from a flat dict of hyper-parameters.
 
-Models: ``sgm`` (SGM with the global embedding), ``seq2seq`` (the same without it), ``br_neural`` (the shared
-encoder with a binary-relevance head) and ``cnn`` (Kim's CNN, binary relevance).
+Models: ``sgm`` (SGM, Yang et al. 2018, with the switches below), ``seq2seq`` (the paper's Seq2Seq baseline: a
+plain attention encoder-decoder), ``br_neural`` (the shared encoder with a binary-relevance head) and ``cnn``
+(Kim's CNN, binary relevance).
+
+``seq2seq`` is :class:`~sgm_mlc.models.sgm.SGM` with ``global_embedding``, ``label_masking`` and
+``label_attention`` forced off, whatever its params say for those keys (:data:`SEQ2SEQ_SWITCHES`). SGM without
+the global embedding is ``sgm`` with ``global_embedding: false`` (an ablation variant), not ``seq2seq``.
 
 Hyper-parameters (``DEFAULT_HYPERPARAMETERS`` holds the defaults; keys a model does not use, and keys this
 module does not know, such as training settings, are ignored):
@@ -18,6 +23,9 @@ self_attention         multi-head self-attention over the encoder states        
 attention_heads        heads of that self-attention (must divide hidden_size)      sgm, seq2seq, br_neural
 decoder_layers         decoder LSTM layers                                         sgm, seq2seq
 label_embedding_dim    size of the label embeddings                                sgm, seq2seq
+global_embedding       SGM's global embedding (default True)                       sgm (seq2seq: off)
+label_masking          mask the labels already emitted (default True)              sgm (seq2seq: off)
+label_attention        label-specific attention over the words (default False)     sgm (seq2seq: off)
 contextual_attention   attention of the decoder over the encoder states            sgm, seq2seq
 attention              its scores: ``additive`` or ``bilinear``                    sgm, seq2seq
 max_decode_length      default limit of decoding steps (labels + EOS)              sgm, seq2seq
@@ -41,6 +49,7 @@ from sgm_mlc.models.sgm import SGM
 SEQUENCE_MODELS = ("sgm", "seq2seq")
 SET_MODELS = ("br_neural", "cnn")
 MODEL_NAMES = SEQUENCE_MODELS + SET_MODELS
+SEQ2SEQ_SWITCHES: dict[str, Any] = {"global_embedding": False, "label_masking": False, "label_attention": False}
 
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "freeze_embeddings": False,
@@ -52,6 +61,9 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "attention_heads": 4,
     "decoder_layers": 2,
     "label_embedding_dim": 256,
+    "global_embedding": True,
+    "label_masking": True,
+    "label_attention": False,
     "contextual_attention": True,
     "attention": "additive",
     "max_decode_length": 16,
@@ -76,10 +88,11 @@ def build_neural_model(name: str, params: dict[str, Any], embeddings: np.ndarray
     """The model ``name`` for ``n_labels`` labels, its word embeddings initialised from ``embeddings``
     ``(vocab_size, emb_dim)``; ``params`` overrides :data:`DEFAULT_HYPERPARAMETERS`.
 
-    Weights are drawn from torch's global generator: seed it (``torch.manual_seed``) for reproducible models.
+    ``seq2seq`` ignores ``params``' SGM switches (:data:`SEQ2SEQ_SWITCHES`). Weights are drawn from torch's
+    global generator: seed it (``torch.manual_seed``) for reproducible models.
     """
     _check_name(name)
-    settings = {**DEFAULT_HYPERPARAMETERS, **params}
+    settings = {**DEFAULT_HYPERPARAMETERS, **params, **(SEQ2SEQ_SWITCHES if name == "seq2seq" else {})}
     if name == "cnn":
         return KimCNN(
             embeddings,
@@ -107,7 +120,9 @@ def build_neural_model(name: str, params: dict[str, Any], embeddings: np.ndarray
         label_embedding_dim=settings["label_embedding_dim"],
         decoder_layers=settings["decoder_layers"],
         dropout=settings["dropout"],
-        global_embedding=name == "sgm",
+        global_embedding=settings["global_embedding"],
+        label_masking=settings["label_masking"],
+        label_attention=settings["label_attention"],
         contextual_attention=settings["contextual_attention"],
         attention=settings["attention"],
         max_decode_length=settings["max_decode_length"],

@@ -8,9 +8,22 @@ mask ``I_t``) before the softmax, at training time too (there the gold labels al
 label is emitted twice. ``EOS`` ends a sequence.
 
 The attention scores are additive (``attention="additive"``, Bahdanau, as in SGM's equations) or bilinear
-(``"bilinear"``, Luong's "general" form, as in SGM's released code, and cheaper per step on long documents).
-``global_embedding=False`` is the paper's Seq2Seq baseline; ``contextual_attention=False`` (an ablation)
-replaces ``c_t`` by the encoder summary at every step.
+(``"bilinear"``, Luong's "general" form, as in SGM's released code, and cheaper per step on long documents);
+see :mod:`sgm_mlc.models.attention`.
+
+Switches (all on in SGM, bar the last, an extension):
+
+* ``global_embedding=False``: the decoder reads the previous label's embedding ``e`` alone (SGM without the
+  global embedding, an ablation);
+* ``label_masking=False``: ``I_t`` masks ``PAD_LABEL`` and ``BOS`` only, so a label may be emitted twice; the
+  decoding strategies still stop at their step limit, and :meth:`DecodeResult.from_steps
+  <sgm_mlc.decoding.base.DecodeResult.from_steps>` drops the repeats from the decoded sequences;
+* ``contextual_attention=False`` (an ablation): ``c_t`` is the encoder summary at every step;
+* ``label_attention=True``: label-specific attention over the encoder states gives every label its own view
+  ``U_i`` of the document, and ``o_t`` gains the score ``U_i^T W_u s_t`` (:mod:`sgm_mlc.models.label_attention`).
+
+The paper's Seq2Seq baseline is this model with the global embedding, label masking and label attention off
+(:func:`~sgm_mlc.models.neural.build_neural_model` builds it as ``seq2seq``).
 
 Decoding strategies (:mod:`sgm_mlc.decoding`) drive the model through :meth:`SGM.encode`,
 :meth:`SGM.init_decoder` and :meth:`SGM.step`; :meth:`SGM.forward` runs the same steps under teacher forcing.
@@ -24,7 +37,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from sgm_mlc.models.attention import AdditiveAttention, BilinearAttention, SourceMemory, contextual_attention_module
 from sgm_mlc.models.encoders import EncodedSource, Encoder
+from sgm_mlc.models.label_attention import LabelAttention
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, mark_emitted, n_label_ids
 
 __all__ = [
@@ -37,41 +52,28 @@ __all__ = [
     "BilinearAttention",
     "DecoderState",
     "GlobalEmbedding",
+    "LabelAttention",
     "LabelScorer",
     "SourceMemory",
 ]
 
 
 @dataclass(frozen=True)
-class SourceMemory:
-    """The encoder states attention reads, one row per decoder row.
-
-    ``states``: ``(rows, src_len, hidden)``; ``keys``: ``(rows, src_len, attention)``, what the scores read
-    (for additive attention the states projected once per document, for bilinear attention the states
-    themselves); ``mask``: ``(rows, src_len)`` bool, True at real tokens.
-    """
-
-    states: Tensor
-    keys: Tensor
-    mask: Tensor
-
-    def repeat_interleave(self, repeats: int) -> SourceMemory:
-        return SourceMemory(
-            self.states.repeat_interleave(repeats, dim=0),
-            self.keys.repeat_interleave(repeats, dim=0),
-            self.mask.repeat_interleave(repeats, dim=0),
-        )
-
-
-@dataclass(frozen=True)
 class DecoderState:
-    """Everything one decoding step needs besides the previous label and the emitted-label mask.
+    """Everything one decoding step needs besides the previous label and the emitted-label mask, and the
+    attention of the step that produced it.
 
-    ``hidden``, ``cell``: ``(decoder_layers, rows, hidden)``, the LSTM state; ``context``: ``(rows, hidden)``,
-    the previous step's context vector (the encoder summary before the first step, and at every step without
-    contextual attention); ``previous_probs``: ``(rows, n_label_ids)``, the previous step's label distribution
-    (one-hot on ``BOS`` before the first step), or None without the global embedding; ``memory``: the encoder
-    states, or None without contextual attention.
+    Recurrent (they follow a hypothesis): ``hidden``, ``cell``: ``(decoder_layers, rows, hidden)``, the LSTM
+    state; ``context``: ``(rows, hidden)``, the previous step's context vector (the encoder summary before the
+    first step, and at every step without contextual attention); ``previous_probs``: ``(rows, n_label_ids)``,
+    the previous step's label distribution (one-hot on ``BOS`` before the first step), or None without the
+    global embedding; ``attention``: ``(rows, src_len)``, the contextual attention weights over the source
+    positions of the step that produced this state (0 at padding), or None before the first step and without
+    contextual attention.
+
+    Per document (shared by a document's rows): ``memory``: the encoder states, or None without contextual
+    attention; ``label_views``: ``(rows, n_label_ids, hidden)``, the label-specific views ``U`` of the
+    document, or None without label attention.
     """
 
     hidden: Tensor
@@ -79,6 +81,8 @@ class DecoderState:
     context: Tensor
     previous_probs: Tensor | None
     memory: SourceMemory | None
+    label_views: Tensor | None = None
+    attention: Tensor | None = None
 
     @property
     def rows(self) -> int:
@@ -92,25 +96,34 @@ class DecoderState:
         """Each row repeated ``repeats`` times in place (row ``i`` becomes rows ``i*repeats … i*repeats +
         repeats - 1``): how beam search gives every document ``beam_size`` hypotheses."""
         recurrent = self._map_recurrent(lambda tensor, dim: tensor.repeat_interleave(repeats, dim=dim))
-        return replace(recurrent, memory=self.memory.repeat_interleave(repeats) if self.memory is not None else None)
+        return replace(
+            recurrent,
+            memory=self.memory.repeat_interleave(repeats) if self.memory is not None else None,
+            label_views=self.label_views.repeat_interleave(repeats, dim=0) if self.label_views is not None else None,
+        )
 
     def reorder(self, indices: Tensor) -> DecoderState:
-        """The recurrent state of rows ``indices`` ``(rows,)``; the memory is kept as is.
+        """The recurrent state (``attention`` included) of rows ``indices`` ``(rows,)``; the per-document
+        tensors are kept as they are.
 
         Every ``indices[i]`` must be a row of the same document as row ``i`` (rows of one document share their
-        memory), as beam search's back-pointers are.
+        memory and label views), as beam search's back-pointers are.
         """
         return self._map_recurrent(lambda tensor, dim: tensor.index_select(dim, indices))
 
     def _map_recurrent(self, function: Callable[[Tensor, int], Tensor]) -> DecoderState:
         """Apply ``function(tensor, batch_dim)`` to every recurrent tensor."""
-        previous_probs = function(self.previous_probs, 0) if self.previous_probs is not None else None
+
+        def optional(tensor: Tensor | None) -> Tensor | None:
+            return function(tensor, 0) if tensor is not None else None
+
         return replace(
             self,
             hidden=function(self.hidden, 1),
             cell=function(self.cell, 1),
             context=function(self.context, 0),
-            previous_probs=previous_probs,
+            previous_probs=optional(self.previous_probs),
+            attention=optional(self.attention),
         )
 
 
@@ -119,8 +132,8 @@ class GlobalEmbedding(nn.Module):
     ``ē = Σ_i p_{t-1}(i) e_i`` under the previous step's distribution, through the gate
     ``H = σ(W1 e + W2 ē)``: ``g = (1 − H) ⊙ e + H ⊙ ē``.
 
-    The sum runs over every label id; the masked ids (``PAD_LABEL``, ``BOS``, labels already emitted) have
-    probability 0, so in effect it runs over the labels still available and ``EOS``.
+    The sum runs over every label id; the masked ids (``PAD_LABEL``, ``BOS``, and with label masking the labels
+    already emitted) have probability 0, so in effect it runs over the labels still available and ``EOS``.
     """
 
     def __init__(self, embedding_dim: int) -> None:
@@ -134,62 +147,6 @@ class GlobalEmbedding(nn.Module):
         expected = previous_probs @ label_embeddings
         gate = torch.sigmoid(self.transform_embedding(embedded) + self.transform_expected(expected))
         return (1 - gate) * embedded + gate * expected
-
-
-class AdditiveAttention(nn.Module):
-    """Bahdanau (additive) attention, as in SGM's equations: ``a_ti ∝ exp(v^T tanh(W_a s_t + U_a h_i))`` over
-    the real source tokens, ``c_t = Σ_i a_ti h_i``. Each step costs a ``tanh`` over ``(rows, src_len,
-    attention)``."""
-
-    def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
-        super().__init__()
-        self.query_projection = nn.Linear(query_size, attention_size, bias=False)  # W_a
-        self.memory_projection = nn.Linear(memory_size, attention_size)  # U_a
-        self.score = nn.Linear(attention_size, 1, bias=False)  # v
-
-    def memory(self, encoded: EncodedSource) -> SourceMemory:
-        """The encoder states with their projected keys ``U_a h_i``, computed once per document."""
-        return SourceMemory(encoded.states, self.memory_projection(encoded.states), encoded.mask)
-
-    def forward(self, query: Tensor, memory: SourceMemory) -> Tensor:
-        """``query`` ``(rows, query_size)`` → context ``(rows, memory_size)``."""
-        energies = self.score(torch.tanh(memory.keys + self.query_projection(query).unsqueeze(1))).squeeze(2)
-        return attend(energies, memory)
-
-
-class BilinearAttention(nn.Module):
-    """Luong's "general" (bilinear) attention, as in SGM's released code: ``a_ti ∝ exp(h_i^T W_a s_t)`` over
-    the real source tokens, ``c_t = Σ_i a_ti h_i``. Each step costs one batched matrix-vector product, so it
-    decodes long documents faster than :class:`AdditiveAttention`."""
-
-    def __init__(self, query_size: int, memory_size: int) -> None:
-        super().__init__()
-        self.query_projection = nn.Linear(query_size, memory_size)  # W_a
-
-    def memory(self, encoded: EncodedSource) -> SourceMemory:
-        """The encoder states, which are their own keys."""
-        return SourceMemory(encoded.states, encoded.states, encoded.mask)
-
-    def forward(self, query: Tensor, memory: SourceMemory) -> Tensor:
-        """``query`` ``(rows, query_size)`` → context ``(rows, memory_size)``."""
-        energies = torch.bmm(memory.keys, self.query_projection(query).unsqueeze(2)).squeeze(2)
-        return attend(energies, memory)
-
-
-def attend(energies: Tensor, memory: SourceMemory) -> Tensor:
-    """The context ``(rows, hidden)``: the memory states averaged under ``softmax(energies)`` ``(rows,
-    src_len)`` over the real tokens."""
-    weights = energies.masked_fill(~memory.mask, float("-inf")).softmax(dim=1)
-    return torch.bmm(weights.unsqueeze(1), memory.states).squeeze(1)
-
-
-def contextual_attention_module(kind: str, hidden_size: int) -> AdditiveAttention | BilinearAttention:
-    """The decoder's attention over the encoder states: ``additive`` or ``bilinear``."""
-    if kind == "additive":
-        return AdditiveAttention(hidden_size, hidden_size, hidden_size)
-    if kind == "bilinear":
-        return BilinearAttention(hidden_size, hidden_size)
-    raise ValueError(f"unknown attention {kind!r}; choose 'additive' or 'bilinear'")
 
 
 class LabelScorer(nn.Module):
@@ -224,6 +181,8 @@ class SGM(nn.Module):
         decoder_layers: int = 1,
         dropout: float = 0.0,
         global_embedding: bool = True,
+        label_masking: bool = True,
+        label_attention: bool = False,
         contextual_attention: bool = True,
         attention: str = "additive",
         max_decode_length: int = 16,
@@ -233,10 +192,12 @@ class SGM(nn.Module):
         self.n_label_ids = n_label_ids(n_labels)
         self.decoder_layers = decoder_layers
         self.max_decode_length = max_decode_length
+        self.label_masking = label_masking
         self.encoder = encoder
         self.bridge = nn.Linear(hidden_size, 2 * decoder_layers * hidden_size)
         self.label_embedding = nn.Embedding(self.n_label_ids, label_embedding_dim, padding_idx=PAD_LABEL)
         self.global_embedding = GlobalEmbedding(label_embedding_dim) if global_embedding else None
+        self.label_attention = LabelAttention(label_embedding_dim, hidden_size) if label_attention else None
         self.decoder_rnn = nn.LSTM(
             label_embedding_dim + hidden_size,
             hidden_size,
@@ -266,15 +227,19 @@ class SGM(nn.Module):
             previous_probs = encoded.summary.new_zeros(batch, self.n_label_ids)
             previous_probs[:, BOS] = 1.0
         memory = self.attention.memory(encoded) if self.attention is not None else None
-        return DecoderState(hidden, cell, encoded.summary, previous_probs, memory)
+        label_views = None
+        if self.label_attention is not None:
+            label_views = self.label_attention.views(encoded, self.label_embedding.weight)
+        return DecoderState(hidden, cell, encoded.summary, previous_probs, memory, label_views)
 
     def step(self, state: DecoderState, previous_labels: Tensor, emitted_mask: Tensor) -> tuple[Tensor, DecoderState]:
         """One decoding step for ``rows`` hypotheses.
 
         ``previous_labels`` ``(rows,)``: the label id each row emitted last (``BOS`` at the first step);
         ``emitted_mask`` ``(rows, n_label_ids)`` bool: the real labels each row has emitted (see
-        :func:`~sgm_mlc.models.label_ids.mark_emitted`). Returns the log-probabilities of the next label
-        ``(rows, n_label_ids)`` — ``-inf`` at masked ids — and the new state.
+        :func:`~sgm_mlc.models.label_ids.mark_emitted`; ignored without label masking). Returns the
+        log-probabilities of the next label ``(rows, n_label_ids)`` — ``-inf`` at masked ids — and the new
+        state, whose ``attention`` holds this step's contextual attention weights.
         """
         embedded = self.label_embedding(previous_labels)
         if self.global_embedding is not None:
@@ -282,24 +247,45 @@ class SGM(nn.Module):
         decoder_input = torch.cat([self.dropout(embedded), state.context], dim=1).unsqueeze(1)
         output, (hidden, cell) = self.decoder_rnn(decoder_input, (state.hidden, state.cell))
         output = output.squeeze(1)
-        context = self.attention(output, state.memory) if self.attention is not None else state.context
+        context, attention = state.context, None
+        if self.attention is not None:
+            context, attention = self.attention(output, state.memory)
         logits = self.scorer(output, context)
-        log_probs = logits.masked_fill(emitted_mask | self.never_emitted, float("-inf")).log_softmax(dim=1)
+        if self.label_attention is not None:
+            logits = logits + self.label_attention(state.label_views, output)
+        masked = self.never_emitted | emitted_mask if self.label_masking else self.never_emitted
+        log_probs = logits.masked_fill(masked, float("-inf")).log_softmax(dim=1)
         previous_probs = log_probs.exp() if self.global_embedding is not None else None
-        return log_probs, replace(state, hidden=hidden, cell=cell, context=context, previous_probs=previous_probs)
+        new_state = replace(
+            state, hidden=hidden, cell=cell, context=context, previous_probs=previous_probs, attention=attention
+        )
+        return log_probs, new_state
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, return_attention: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher forcing: ``tgt_in`` ``(batch, tgt_len)`` (``BOS`` then the gold labels, ``PAD_LABEL``-padded)
         → log-probabilities ``(batch, tgt_len, n_label_ids)`` of the next label at every step.
 
-        The gold labels fed so far are masked, as emitted labels are at inference; the global embedding still
-        averages over the model's own previous distribution.
+        With label masking the gold labels fed so far are masked, as emitted labels are at inference; the global
+        embedding still averages over the model's own previous distribution.
+
+        With ``return_attention`` returns ``(log_probs, attention)``, ``attention`` ``(batch, tgt_len,
+        src_len)`` the contextual attention weights of every step (zeros without contextual attention). In
+        eval mode, teacher-forcing ``BOS`` and a decoded sequence replays the decoding's steps, so this gives
+        the attention each emitted label (and the final ``EOS``) was scored with.
         """
         state = self.init_decoder(self.encode(src, src_lengths))
         emitted = torch.zeros(tgt_in.size(0), self.n_label_ids, dtype=torch.bool, device=tgt_in.device)
-        steps = []
+        steps, attentions = [], []
         for previous_labels in tgt_in.unbind(dim=1):
             emitted = mark_emitted(emitted, previous_labels)
             log_probs, state = self.step(state, previous_labels, emitted)
             steps.append(log_probs)
-        return torch.stack(steps, dim=1)
+            attentions.append(state.attention)
+        log_probs = torch.stack(steps, dim=1)
+        if not return_attention:
+            return log_probs
+        if self.attention is None:
+            return log_probs, log_probs.new_zeros(*tgt_in.shape, src.size(1))
+        return log_probs, torch.stack(attentions, dim=1)

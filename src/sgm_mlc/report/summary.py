@@ -1,7 +1,7 @@
 """Collect every run's final metrics and training curve into ``results/summary`` for ``dvc metrics show``
 and ``dvc plots show``.
 
-``metrics.json``: ``{"<dataset>/<model>/<order>/seed<seed>": {"test": {...}, "valid": {...}}}`` with the scalar
+``metrics.json``: ``{"<dataset>/<model>/<variant>/<order>/seed<seed>": {"test": {...}, "valid": {...}}}`` with the scalar
 metrics of each run (per-label F1 stays in the run's own ``metrics.json``); ``curves/<run name>.json``: the
 run's per-epoch history (neural models only).
 """
@@ -19,8 +19,9 @@ CURVE_COLUMNS = ("epoch", "train_loss", "learning_rate", "valid_micro_f1", "vali
 
 
 def run_name(run_dir: Path) -> str:
-    """``<dataset>/<model>/<order>/seed<seed>`` from a run folder ``results/<phase>/<dataset>/<model>/<order>/seed<seed>``."""
-    return "/".join(run_dir.parts[-4:])
+    """``<dataset>/<model>/<variant>/<order>/seed<seed>`` from a run folder
+    ``results/<phase>/<dataset>/<model>/<variant>/<order>/seed<seed>``."""
+    return "/".join(run_dir.parts[-5:])
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -55,7 +55,7 @@ def log_training_run(
     """Get or create the run of ``wildcards`` (dataset, model, order, seed) and log it; return its ids."""
     client = MlflowClient(tracking_uri=uri)
     key = run_key(RULE, wildcards, params)
-    name = "-".join(wildcards[part] for part in ("dataset", "model", "order", "seed"))
+    name = "-".join(wildcards[part] for part in ("dataset", "model", "variant", "order", "seed"))
     run_id = get_or_create_run(client, experiment, key, run_name=name)
     history_path = model_dir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else []

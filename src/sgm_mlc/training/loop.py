@@ -143,6 +143,7 @@ def train(
         valid_metrics = evaluate(predict_split(
             evaluated, task, valid_set, config.eval_batch_size, device, bf16, config.eval_max_tokens
         ))
+        epoch_seconds = time.perf_counter() - started
         score = valid_metrics[config.selection_metric]
         state.epoch = epoch
         if score > state.best_score:
@@ -156,6 +157,7 @@ def train(
                 "train_loss": train_loss,
                 "learning_rate": learning_rate,
                 "train_seconds": train_seconds,
+                "epoch_seconds": epoch_seconds,
                 "train_examples_per_second": len(train_set) / train_seconds,
                 **{f"valid_{name}": value for name, value in valid_metrics.items() if isinstance(value, float)},
             }

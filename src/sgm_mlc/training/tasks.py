@@ -23,7 +23,9 @@ from sgm_mlc.training.batches import Batch
 
 @dataclass(frozen=True)
 class Prediction:
-    """One example's predicted label ids, in emission order, with the probability of each at its step."""
+    """One example's predicted label ids, distinct and in emission order, with the probability of each at its
+    step (a sequence model that may repeat labels has its repeats dropped by
+    :meth:`~sgm_mlc.decoding.base.DecodeResult.from_steps`)."""
 
     labels: tuple[int, ...]
     step_probabilities: tuple[float, ...]

@@ -1,0 +1,222 @@
+"""The experiment plan: which runs ``params.yaml`` asks for, and which runs each table of the report reads.
+
+A *run* is one model, in one *variant* (a named set of switches over the model's settings; ``default`` is the
+model as configured), trained on one dataset with one label order and one seed. The tables are selections of
+runs:
+
+* **main**: every model of ``run.models`` at ``run.order``, one run per seed;
+* **ablations**: ``experiments.ablations.model`` in each variant of ``experiments.ablations.variants``;
+* **label orders**: each model of ``experiments.label_orders.models`` with each of its ``orders``;
+* **cross-dataset**: models trained on one dataset and evaluated on another (``experiments.cross_dataset``).
+
+Runs are identified by what they compute, so no run is trained twice for two tables: a variant whose
+settings equal the model's own is the ``default`` run, a model whose result does not depend on the label order
+is trained with ``run.order`` only, and a deterministic model (the linear baselines give the same numbers for
+every seed) is trained with the first seed only.
+
+Each step is given exactly the params it reads (:func:`train_sections`, :func:`evaluate_sections`): an
+evaluation-only setting (``decoding.beam_size``) never retrains, and the linear models, which read no word
+vectors and no training recipe, are not retrained when those change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sgm_mlc.config import dataset_view, deep_merge
+
+DEFAULT_VARIANT = "default"
+LINEAR_MODELS = ("br", "lp", "cc")
+SET_MODELS = ("br_neural", "cnn")
+SEQUENCE_MODELS = ("seq2seq", "sgm")
+NEURAL_MODELS = SET_MODELS + SEQUENCE_MODELS
+MODEL_NAMES = LINEAR_MODELS + NEURAL_MODELS
+# Models whose result depends on the label order (a chain's order; a decoder's target sequence).
+ORDER_DEPENDENT_MODELS = ("cc",) + SEQUENCE_MODELS
+# Models that give the same result for every seed.
+DETERMINISTIC_MODELS = LINEAR_MODELS
+# The training settings each kind of neural model reads while training (the rest are read at evaluation).
+NEURAL_TRAINING_KEYS = (
+    "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "ema_decay",
+    "patience", "selection_metric", "max_source_length", "device", "precision", "eval_batch_size",
+    "eval_max_tokens",
+)
+# Set models select their best epoch by the validation score of thresholded predictions.
+SET_MODEL_TRAINING_KEYS = NEURAL_TRAINING_KEYS + ("set_threshold",)
+EVALUATION_TRAINING_KEYS = ("max_source_length", "device", "precision", "eval_batch_size", "eval_max_tokens")
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One trained model: ``results/<phase>/<dataset>/<model>/<variant>/<order>/seed<seed>``."""
+
+    dataset: str
+    model: str
+    variant: str
+    order: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.variant}/{self.order}/seed{self.seed}"
+
+    def folder(self, phase: str) -> str:
+        return f"results/{phase}/{self.path}"
+
+    @property
+    def name(self) -> str:
+        """``<dataset>-<model>-<variant>-<order>-<seed>``: the MLflow run name."""
+        return "-".join((self.dataset, self.model, self.variant, self.order, str(self.seed)))
+
+
+@dataclass(frozen=True, order=True)
+class CrossRun:
+    """A run trained on ``run.dataset`` evaluated on ``target`` over their shared labels:
+    ``results/cross_dataset/<source>__<target>/<model>/<variant>/<order>/seed<seed>``."""
+
+    run: Run
+    target: str
+
+    @property
+    def pair(self) -> str:
+        return f"{self.run.dataset}__{self.target}"
+
+    @property
+    def folder(self) -> str:
+        return f"results/cross_dataset/{self.pair}/{self.run.model}/{self.run.variant}/{self.run.order}/seed{self.run.seed}"
+
+
+@dataclass
+class DatasetTables:
+    """The runs behind each table of one dataset: row name → the runs of its seeds."""
+
+    main: dict[str, list[Run]] = field(default_factory=dict)
+    ablations: dict[str, list[Run]] = field(default_factory=dict)
+    orders: dict[str, dict[str, list[Run]]] = field(default_factory=dict)  # model → order → runs
+    cross: dict[str, dict[str, list[CrossRun]]] = field(default_factory=dict)  # target → model → runs
+
+
+@dataclass
+class Plan:
+    runs: list[Run]
+    cross_runs: list[CrossRun]
+    tables: dict[str, DatasetTables]
+    label_orders: list[str]
+    # Datasets that are only evaluated on (cross-dataset targets not in run.datasets).
+    evaluation_only_datasets: list[str]
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.tables) + self.evaluation_only_datasets
+
+
+def model_settings(params: dict[str, Any], dataset: str, model: str, variant: str) -> dict[str, Any]:
+    """``models.<model>`` as ``dataset`` sees it (overrides merged), with ``variant``'s switches applied."""
+    settings = dataset_view(params, dataset)["models"][model]
+    if variant == DEFAULT_VARIANT:
+        return settings
+    return deep_merge(settings, variant_switches(params, model, variant))
+
+
+def variant_switches(params: dict[str, Any], model: str, variant: str) -> dict[str, Any]:
+    ablations = params["experiments"]["ablations"]
+    if model != ablations["model"] or variant not in ablations["variants"]:
+        known = ", ".join(sorted(ablations["variants"])) or "none"
+        raise ValueError(
+            f"unknown variant {variant!r} of model {model!r}; variants of {ablations['model']}: {known} "
+            "(experiments.ablations in params.yaml)"
+        )
+    return ablations["variants"][variant]
+
+
+def canonical_run(params: dict[str, Any], dataset: str, model: str, variant: str, order: str, seed: int) -> Run:
+    """The run that computes what was asked: a variant equal to the default is the default run, an
+    order-independent model uses ``run.order``, a deterministic model the first seed."""
+    if variant != DEFAULT_VARIANT and model_settings(params, dataset, model, variant) == model_settings(
+        params, dataset, model, DEFAULT_VARIANT
+    ):
+        variant = DEFAULT_VARIANT
+    if model not in ORDER_DEPENDENT_MODELS:
+        order = params["run"]["order"]
+    if model in DETERMINISTIC_MODELS:
+        seed = params["run"]["seeds"][0]
+    return Run(dataset, model, variant, order, seed)
+
+
+def experiment_plan(params: dict[str, Any]) -> Plan:
+    """Every run and every table that ``params`` asks for (see the module docstring)."""
+    run_section = params["run"]
+    experiments = params["experiments"]
+    seeds = run_section["seeds"]
+    base_order = run_section["order"]
+    tables: dict[str, DatasetTables] = {}
+    cross_runs: list[CrossRun] = []
+
+    def runs_of(dataset: str, model: str, variant: str, order: str) -> list[Run]:
+        return sorted({canonical_run(params, dataset, model, variant, order, seed) for seed in seeds})
+
+    for dataset in run_section["datasets"]:
+        table = tables[dataset] = DatasetTables()
+        for model in run_section["models"]:
+            table.main[model] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
+        ablations = experiments["ablations"]
+        if ablations["variants"]:
+            table.ablations[DEFAULT_VARIANT] = runs_of(dataset, ablations["model"], DEFAULT_VARIANT, base_order)
+            for variant in ablations["variants"]:
+                table.ablations[variant] = runs_of(dataset, ablations["model"], variant, base_order)
+        for model in experiments["label_orders"]["models"]:
+            table.orders[model] = {
+                order: runs_of(dataset, model, DEFAULT_VARIANT, order) for order in experiments["label_orders"]["orders"]
+            }
+    for pair in experiments["cross_dataset"]:
+        if pair["train"] not in tables:
+            continue
+        table = tables[pair["train"]]
+        by_model = table.cross.setdefault(pair["test"], {})
+        for model in pair["models"]:
+            by_model[model] = [CrossRun(run, pair["test"]) for run in runs_of(pair["train"], model, DEFAULT_VARIANT, base_order)]
+            cross_runs += by_model[model]
+
+    runs = sorted(set(all_runs(tables)))
+    label_orders = list(dict.fromkeys([base_order] + sorted({run.order for run in runs})))
+    targets = [pair["test"] for pair in experiments["cross_dataset"] if pair["train"] in tables]
+    evaluation_only = [name for name in dict.fromkeys(targets) if name not in tables]
+    return Plan(runs, sorted(set(cross_runs)), tables, label_orders, evaluation_only)
+
+
+def all_runs(tables: dict[str, DatasetTables]) -> Iterable[Run]:
+    for table in tables.values():
+        for runs in list(table.main.values()) + list(table.ablations.values()):
+            yield from runs
+        for by_order in table.orders.values():
+            for runs in by_order.values():
+                yield from runs
+        for by_model in table.cross.values():
+            for cross in by_model.values():
+                yield from (item.run for item in cross)
+
+
+def train_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Exactly the params the train step of ``run`` reads: its model's settings and, for neural models, the
+    training recipe (without the evaluation-only settings)."""
+    sections: dict[str, Any] = {"models": {run.model: model_settings(params, run.dataset, run.model, run.variant)}}
+    if run.model in NEURAL_MODELS:
+        training = dataset_view(params, run.dataset)["training"]
+        keys = SET_MODEL_TRAINING_KEYS if run.model in SET_MODELS else NEURAL_TRAINING_KEYS
+        sections["training"] = {key: training[key] for key in keys}
+    return sections
+
+
+def evaluate_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Exactly the params the evaluate step of ``run`` reads: its model's settings, and for neural models the
+    evaluation batching and device, plus the decoding settings (sequence models) or threshold (set models)."""
+    sections: dict[str, Any] = {"models": {run.model: model_settings(params, run.dataset, run.model, run.variant)}}
+    if run.model in NEURAL_MODELS:
+        view = dataset_view(params, run.dataset)
+        keys = EVALUATION_TRAINING_KEYS + (("set_threshold",) if run.model in SET_MODELS else ())
+        sections["training"] = {key: view["training"][key] for key in keys}
+        if run.model in SEQUENCE_MODELS:
+            sections["decoding"] = view["decoding"]
+    return sections

@@ -1,0 +1,141 @@
+"""Read the files the report is made from, each once, with errors that name the file and the rule making it.
+
+Every path is relative to the project folder, as the workflow writes it (a run's ``path`` is
+``<dataset>/<model>/<variant>/<order>/seed<seed>``):
+
+==========================================================================  ==========================
+file                                                                        made by rule
+==========================================================================  ==========================
+``results/evaluation/<run>/metrics.json``, ``predictions.parquet``          ``evaluate_model``
+``results/models/<run>/train_summary.json``, ``history.json`` (neural)      ``train_model``
+``results/tracking/<run>/run.json``                                         ``log_training_run``
+``results/tracking/experiment.json``                                        ``init_tracking``
+``results/cross_dataset/<source>__<target>/<model>/…/metrics.json``         ``evaluate_cross_dataset``
+``results/tracking/cross_dataset/<source>__<target>/<model>/…/run.json``    ``log_cross_dataset_run``
+``results/interpret/<dataset>/examples.json``                               ``interpret_examples``
+``data/processed/<dataset>/card.json``, ``examples.parquet``                ``preprocess_to_parquet``
+==========================================================================  ==========================
+
+:func:`report_inputs` lists every one of them for a params dict (the inputs of the report rule).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan
+
+EXPERIMENT_FILE = "results/tracking/experiment.json"
+
+
+class MissingInputs(FileNotFoundError):
+    """Input files of the report are absent; the message names each one and the rule that makes it."""
+
+
+def run_files(run: Run) -> dict[str, str]:
+    """The files of ``run`` the report reads → the rule that makes each."""
+    files = {
+        f"{run.folder('evaluation')}/metrics.json": "evaluate_model",
+        f"{run.folder('evaluation')}/predictions.parquet": "evaluate_model",
+        f"{run.folder('models')}/train_summary.json": "train_model",
+        f"{run.folder('tracking')}/run.json": "log_training_run",
+    }
+    if run.model in NEURAL_MODELS:
+        files[f"{run.folder('models')}/history.json"] = "train_model"
+    return files
+
+
+def cross_files(cross: CrossRun) -> dict[str, str]:
+    """The files of a cross-dataset evaluation the report reads → the rule that makes each."""
+    return {
+        f"{cross.folder}/metrics.json": "evaluate_cross_dataset",
+        f"{tracking_folder(cross)}/run.json": "log_cross_dataset_run",
+    }
+
+
+def tracking_folder(cross: CrossRun) -> str:
+    """``results/tracking/cross_dataset/<source>__<target>/<model>/<variant>/<order>/seed<seed>``."""
+    return "results/tracking/" + cross.folder.removeprefix("results/")
+
+
+def report_inputs(params: dict[str, Any]) -> dict[str, str]:
+    """Every file the report of ``params`` reads (relative to the project) → the rule that makes it."""
+    plan = experiment_plan(params)
+    files = {EXPERIMENT_FILE: "init_tracking"}
+    for dataset in plan.datasets:
+        files[f"data/processed/{dataset}/examples.parquet"] = "preprocess_to_parquet"
+    for dataset in plan.tables:
+        files[f"data/processed/{dataset}/card.json"] = "preprocess_to_parquet"
+        if params["experiments"]["interpretability"]["examples"] > 0:
+            files[f"results/interpret/{dataset}/examples.json"] = "interpret_examples"
+    for run in plan.runs:
+        files.update(run_files(run))
+    for cross in plan.cross_runs:
+        files.update(cross_files(cross))
+    return files
+
+
+class Results:
+    """The project's result files, read on demand and once each; links to each run's MLflow page."""
+
+    def __init__(self, params: dict[str, Any], project_dir: Path):
+        self.params = params
+        self.project_dir = Path(project_dir)
+        self.plan: Plan = experiment_plan(params)
+        self.inputs = report_inputs(params)
+        missing = [(path, rule) for path, rule in self.inputs.items() if not (self.project_dir / path).is_file()]
+        if missing:
+            lines = "\n".join(f"  {path}  (made by rule {rule})" for path, rule in missing)
+            raise MissingInputs(f"the report needs {len(missing)} missing file(s) under {self.project_dir}:\n{lines}")
+        self.ui_url = params["tracking"]["ui_url"].rstrip("/")
+        self.json = cache(self._read_json)
+        self.predictions = cache(self._read_predictions)
+
+    def path(self, relative: str) -> Path:
+        return self.project_dir / relative
+
+    def _read_json(self, relative: str) -> Any:
+        try:
+            return json.loads(self.path(relative).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            rule = self.inputs.get(relative, "the rule that writes it")
+            raise ValueError(f"{relative} is not valid JSON ({error}); re-run {rule}") from error
+
+    def _read_predictions(self, run: Run, split: str = "test") -> pd.DataFrame:
+        """``run``'s predictions on ``split``, indexed by document id."""
+        frame = pd.read_parquet(self.path(f"{run.folder('evaluation')}/predictions.parquet"))
+        return frame[frame["split"] == split].set_index("id")
+
+    def metrics_file(self, run: Run | CrossRun) -> str:
+        return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
+
+    def metrics(self, run: Run | CrossRun) -> dict[str, Any]:
+        return self.json(self.metrics_file(run))
+
+    def history(self, run: Run) -> list[dict[str, Any]]:
+        return self.json(f"{run.folder('models')}/history.json")
+
+    def train_summary(self, run: Run) -> dict[str, Any]:
+        return self.json(f"{run.folder('models')}/train_summary.json")
+
+    def card(self, dataset: str) -> dict[str, Any]:
+        return self.json(f"data/processed/{dataset}/card.json")
+
+    def examples(self, dataset: str) -> dict[str, Any]:
+        return self.json(f"results/interpret/{dataset}/examples.json")
+
+    def tracked(self, run: Run | CrossRun) -> dict[str, Any]:
+        """``run.json`` of ``run``: its MLflow ``run_id``, ``run_key``, ``tracking_uri`` and ``experiment``."""
+        folder = tracking_folder(run) if isinstance(run, CrossRun) else run.folder("tracking")
+        return self.json(f"{folder}/run.json")
+
+    def link(self, run: Run | CrossRun) -> str:
+        """The MLflow UI page of ``run``."""
+        tracked = self.tracked(run)
+        experiment_id = tracked.get("experiment_id") or self.json(EXPERIMENT_FILE)["experiment_id"]
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{tracked['run_id']}"

@@ -217,6 +217,48 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
+def run_evaluate_cross_dataset(args: argparse.Namespace) -> None:
+    from sgm_mlc.experiment.cross_dataset import evaluate_cross_dataset
+    from sgm_mlc.experiment.plan import evaluate_sections
+
+    params = run_params(args, evaluate_sections)
+    check_run_files(args)
+    limit_threads(args.threads)
+    evaluate_cross_dataset(
+        args.model, params, args.processed, args.embeddings, args.label_order, args.model_dir,
+        args.target_processed, args.label_map, args.out,
+    )
+
+
+def run_log_cross_dataset_run(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tracking.cross_dataset_run import log_cross_dataset_run
+    from sgm_mlc.tracking.runs import tracking_uri
+
+    params = step_params(args)
+    tracking = section(params, "tracking")
+    logged = {name: value for name, value in params.items() if name != "tracking"}
+    logged["run"] = {**run_identity(args), "target": args.target}
+    wildcards = {name: str(value) for name, value in logged["run"].items()}
+    record = log_cross_dataset_run(
+        tracking_uri(tracking), tracking["experiment"], wildcards, logged, args.training_run, args.label_map,
+        args.target_examples, args.evaluation_dir, Path.cwd(),
+    )
+    write_json(args.out, record)
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from sgm_mlc.config import validate_params
+    from sgm_mlc.report.build import build_report
+
+    if args.config is None:
+        params = load_params(args.params)
+    else:
+        params = json.loads(args.config)
+        validate_params(params, source="--config")
+    build_report(params, Path.cwd(), args.out)
+
+
 def run_summarize(args: argparse.Namespace) -> None:
     from sgm_mlc.report.summary import summarize
 
@@ -283,6 +325,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--evaluation-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
+
+    sub = command(
+        "evaluate-cross-dataset", run_evaluate_cross_dataset,
+        "evaluate a trained model on another dataset's test split over the labels of a label map",
+    )
+    add_run_arguments(sub)
+    sub.add_argument("--model-dir", type=Path, required=True)
+    sub.add_argument("--target-processed", type=Path, required=True, help="data/processed/<target dataset>")
+    sub.add_argument("--label-map", type=Path, required=True, help="workflow/label_maps/<dataset>__<target>.tsv")
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("log-cross-dataset-run", run_log_cross_dataset_run, "log (or re-log) a cross-dataset evaluation")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--target", required=True)
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--variant", default="default")
+    sub.add_argument("--order", required=True, choices=ORDERS)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--training-run", type=Path, required=True, help="the training run's run.json")
+    sub.add_argument("--label-map", type=Path, required=True)
+    sub.add_argument("--target-examples", type=Path, required=True)
+    sub.add_argument("--evaluation-dir", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("report", run_report, "write the report (index.html, report.md) from the results files")
+    sub.add_argument("--out", type=Path, required=True, help="results/report")
 
     sub = commands.add_parser("summarize", help="collect final metrics and training curves for DVC")
     sub.set_defaults(handler=run_summarize)

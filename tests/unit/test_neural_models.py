@@ -14,14 +14,9 @@ from sgm_mlc.models.encoders import EncodedSource, PaddingFreeLSTM, SelfAttentio
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, multi_hot, teacher_forcing_targets
 from sgm_mlc.models.losses import combined_loss, sequence_nll, set_bce, set_bce_from_sequence
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, MODEL_NAMES, build_neural_model, is_sequence_model
-from sgm_mlc.models.sgm import (
-    SGM,
-    AdditiveAttention,
-    BilinearAttention,
-    GlobalEmbedding,
-    LabelAttention,
-    SourceMemory,
-)
+from sgm_mlc.models.attention import AdditiveAttention, BilinearAttention, SourceMemory
+from sgm_mlc.models.label_attention import LabelAttention
+from sgm_mlc.models.sgm import SGM, GlobalEmbedding
 
 VOCAB_SIZE = 40
 N_LABELS = 5

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from sgm_mlc.models.attention import AdditiveAttention, BilinearAttention, SourceMemory, contextual_attention_module
+from sgm_mlc.models.attention import SourceMemory, contextual_attention_module
 from sgm_mlc.models.encoders import EncodedSource, Encoder
 from sgm_mlc.models.label_attention import LabelAttention
 from sgm_mlc.models.label_ids import BOS, EOS, FIRST_LABEL, PAD_LABEL, mark_emitted, n_label_ids
@@ -48,11 +48,8 @@ __all__ = [
     "FIRST_LABEL",
     "PAD_LABEL",
     "SGM",
-    "AdditiveAttention",
-    "BilinearAttention",
     "DecoderState",
     "GlobalEmbedding",
-    "LabelAttention",
     "LabelScorer",
     "SourceMemory",
 ]
@@ -272,8 +269,9 @@ class SGM(nn.Module):
 
         With ``return_attention`` returns ``(log_probs, attention)``, ``attention`` ``(batch, tgt_len,
         src_len)`` the contextual attention weights of every step (zeros without contextual attention). In
-        eval mode, teacher-forcing ``BOS`` and a decoded sequence replays the decoding's steps, so this gives
-        the attention each emitted label (and the final ``EOS``) was scored with.
+        eval mode, teacher-forcing ``BOS`` and a decoded sequence (one with no repeat dropped) replays the
+        decoding's steps, so this gives the attention each emitted label (and the final ``EOS``) was scored
+        with.
         """
         state = self.init_decoder(self.encode(src, src_lengths))
         emitted = torch.zeros(tgt_in.size(0), self.n_label_ids, dtype=torch.bool, device=tgt_in.device)

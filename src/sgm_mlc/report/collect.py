@@ -37,11 +37,19 @@ class MissingInputs(FileNotFoundError):
     """Input files of the report are absent; the message names each one and the rule that makes it."""
 
 
+def metrics_file(run: Run | CrossRun) -> str:
+    return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
+
+
+def predictions_file(run: Run) -> str:
+    return f"{run.folder('evaluation')}/predictions.parquet"
+
+
 def run_files(run: Run) -> dict[str, str]:
     """The files of ``run`` the report reads → the rule that makes each."""
     files = {
-        f"{run.folder('evaluation')}/metrics.json": "evaluate_model",
-        f"{run.folder('evaluation')}/predictions.parquet": "evaluate_model",
+        metrics_file(run): "evaluate_model",
+        predictions_file(run): "evaluate_model",
         f"{run.folder('models')}/train_summary.json": "train_model",
         f"{run.folder('tracking')}/run.json": "log_training_run",
     }
@@ -53,7 +61,7 @@ def run_files(run: Run) -> dict[str, str]:
 def cross_files(cross: CrossRun) -> dict[str, str]:
     """The files of a cross-dataset evaluation the report reads → the rule that makes each."""
     return {
-        f"{cross.folder}/metrics.json": "evaluate_cross_dataset",
+        metrics_file(cross): "evaluate_cross_dataset",
         f"{tracking_folder(cross)}/run.json": "log_cross_dataset_run",
     }
 
@@ -108,14 +116,11 @@ class Results:
 
     def _read_predictions(self, run: Run, split: str = "test") -> pd.DataFrame:
         """``run``'s predictions on ``split``, indexed by document id."""
-        frame = pd.read_parquet(self.path(f"{run.folder('evaluation')}/predictions.parquet"))
+        frame = pd.read_parquet(self.path(predictions_file(run)))
         return frame[frame["split"] == split].set_index("id")
 
-    def metrics_file(self, run: Run | CrossRun) -> str:
-        return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
-
     def metrics(self, run: Run | CrossRun) -> dict[str, Any]:
-        return self.json(self.metrics_file(run))
+        return self.json(metrics_file(run))
 
     def history(self, run: Run) -> list[dict[str, Any]]:
         return self.json(f"{run.folder('models')}/history.json")

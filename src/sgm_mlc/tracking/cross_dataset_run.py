@@ -1,0 +1,50 @@
+"""Log one cross-dataset evaluation (a model trained on one dataset, tested on another) as an MLflow run.
+
+Like a training run, it is logged from its files (``metrics.json``, ``predictions.parquet``, the label map),
+so the same command re-logs it after a tracking outage; its tags point at the training run it evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from sgm_mlc.data.download import sha256_of
+from sgm_mlc.tracking.runs import get_or_create_run, git_commit, log_run, run_key
+from sgm_mlc.tracking.training_run import final_metrics
+
+RULE = "evaluate_cross_dataset"
+EVALUATION_FILES = ("metrics.json", "predictions.parquet")
+
+
+def log_cross_dataset_run(
+    uri: str,
+    experiment: str,
+    wildcards: dict[str, str],
+    params: dict[str, Any],
+    training_run: Path,
+    label_map: Path,
+    target_examples: Path,
+    evaluation_dir: Path,
+    project_dir: Path,
+) -> dict[str, str]:
+    """Get or create the run of ``wildcards`` (dataset, target, model, variant, order, seed) and log it."""
+    client = MlflowClient(tracking_uri=uri)
+    key = run_key(RULE, wildcards, params)
+    name = "-".join(wildcards[part] for part in ("dataset", "model", "variant", "order", "seed"))
+    run_id = get_or_create_run(client, experiment, key, run_name=f"{name}-on-{wildcards['target']}")
+    metrics = json.loads((evaluation_dir / "metrics.json").read_text(encoding="utf-8"))
+    tags = {
+        "sgm_mlc.rule": RULE,
+        **{f"sgm_mlc.{part}": value for part, value in wildcards.items()},
+        "sgm_mlc.training_run_id": json.loads(training_run.read_text(encoding="utf-8"))["run_id"],
+        "sgm_mlc.target_dataset_sha256": sha256_of(target_examples),
+        "mlflow.source.git.commit": git_commit(project_dir),
+    }
+    scalars = {split: values for split, values in metrics.items() if split != "label_map"}
+    artifacts = [evaluation_dir / name for name in EVALUATION_FILES] + [label_map]
+    log_run(client, run_id, params, final_metrics(scalars), tags, artifacts)
+    return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

@@ -8,6 +8,8 @@ rule download_dataset:
         config=lambda wildcards: step_config(dataset=wildcards.dataset),
     log:
         "results/logs/download_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/download_dataset/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
     retries: 1

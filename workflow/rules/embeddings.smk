@@ -14,6 +14,8 @@ rule build_word_embeddings:
         out_dir=lambda wildcards, output: Path(output.vectors).parent,
     log:
         "results/logs/build_word_embeddings/{dataset}.log",
+    benchmark:
+        "results/benchmarks/build_word_embeddings/{dataset}.tsv"
     conda:
         "../../envs/embed.yaml"
     shell:
@@ -21,7 +23,7 @@ rule build_word_embeddings:
         " --config {params.config:q} > {log} 2>&1"
 
 
-# Phase target (used by dvc.yaml): word vectors for every dataset in run.datasets.
+# Phase target (used by dvc.yaml): word vectors for every dataset models train on.
 rule phase_embeddings:
     input:
-        expand("results/embeddings/{dataset}/vectors.npy", dataset=DATASETS),
+        expand("results/embeddings/{dataset}/vectors.npy", dataset=TRAINED_DATASETS),

@@ -13,6 +13,8 @@ rule build_label_order:
         out_dir=lambda wildcards, output: Path(output.sequences).parent,
     log:
         "results/logs/build_label_order/{dataset}/{order}.log",
+    benchmark:
+        "results/benchmarks/build_label_order/{dataset}/{order}.tsv"
     conda:
         "../../envs/data.yaml"
     shell:
@@ -20,7 +22,9 @@ rule build_label_order:
         " --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
 
 
-# Phase target (used by dvc.yaml): every order in run.label_orders for every dataset in run.datasets.
+# Phase target (used by dvc.yaml): every order the experiments use, for every dataset models train on.
 rule phase_label_orders:
     input:
-        expand("results/label_orders/{dataset}/{order}/sequences.parquet", dataset=DATASETS, order=LABEL_ORDERS),
+        expand(
+            "results/label_orders/{dataset}/{order}/sequences.parquet", dataset=TRAINED_DATASETS, order=PLAN.label_orders
+        ),

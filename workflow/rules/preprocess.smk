@@ -13,6 +13,8 @@ rule preprocess_to_parquet:
         out_dir=lambda wildcards, output: Path(output.examples).parent,
     log:
         "results/logs/preprocess_to_parquet/{dataset}.log",
+    benchmark:
+        "results/benchmarks/preprocess_to_parquet/{dataset}.tsv"
     conda:
         "../../envs/data.yaml"
     shell:

@@ -159,6 +159,11 @@ def pipeline_bundle(run_dir: Path) -> Bundle:
     )
 
 
+def read_label_ranking(label_vocabulary: Path) -> list[str]:
+    """The labels of a ``label_vocab.json``, in the order's ranking."""
+    return json.loads(label_vocabulary.read_text(encoding="utf-8"))["labels"]
+
+
 def split_run_dir(run_dir: Path) -> tuple[Path, str]:
     """``(project root, "<dataset>/<model>/<variant>/<order>/seed<seed>")`` of a run folder under
     ``results/models``."""

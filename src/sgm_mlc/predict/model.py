@@ -23,15 +23,14 @@ from sgm_mlc.experiment.evaluation import label_names_of
 from sgm_mlc.experiment.linear import ranked_labels
 from sgm_mlc.experiment.neural import make_task
 from sgm_mlc.experiment.runner import LINEAR_MODELS
-from sgm_mlc.labels.orders import label_ranking_of
 from sgm_mlc.models import linear
 from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.predict.attention import attended_words, replay_decoding
-from sgm_mlc.predict.bundle import Bundle
+from sgm_mlc.predict.bundle import Bundle, read_label_ranking
 from sgm_mlc.text.tokenizer import tokenize
 from sgm_mlc.text.vocab import Vocabulary
-from sgm_mlc.training.batches import EncodedExamples, encode_examples
+from sgm_mlc.training.batches import encode_examples
 from sgm_mlc.training.device import select_device, uses_bf16
 from sgm_mlc.training.loop import predict_split
 
@@ -79,7 +78,7 @@ class TrainedModel:
         self.params = bundle.params
         self.name = bundle.model_name
         self.lowercase = bundle.lowercase
-        self.labels = label_ranking_of(bundle.label_vocabulary)
+        self.labels = read_label_ranking(bundle.label_vocabulary)
         if self.name in LINEAR_MODELS:
             self.linear = linear.load(bundle.weights)
             return
@@ -163,6 +162,3 @@ class TrainedModel:
             )
         return results
 
-
-def check_encoded(examples: EncodedExamples) -> None:  # pragma: no cover - placeholder removed below
-    raise NotImplementedError

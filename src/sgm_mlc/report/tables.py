@@ -1,0 +1,208 @@
+"""The tables of one dataset, each a selection of runs from the experiment plan (``experiment.plan``).
+
+* **main**: the models of ``run.models`` on the test split, SGM tested against each baseline;
+* **ablations**: the variants of ``experiments.ablations.model``, each tested against the full model;
+* **label orders**: model × order;
+* **cross-dataset**: models trained on the dataset and scored on another one's test split over the mapped
+  labels, with what the label map says beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sgm_mlc.experiment.plan import DEFAULT_VARIANT, DETERMINISTIC_MODELS, SEQUENCE_MODELS, CrossRun, Run
+from sgm_mlc.report.collect import Results, metrics_file
+from sgm_mlc.report.comparisons import Comparisons
+from sgm_mlc.report.document import DASH, Cell, Facts, MetricCell, Row, Table, TextCell, Value
+
+PROPOSED_MODEL = "sgm"
+SPLIT = "test"
+# metric → (heading, lower is better, decimals)
+METRICS: dict[str, tuple[str, bool, int]] = {
+    "hamming_loss": ("Hamming loss ↓", True, 4),
+    "micro_precision": ("micro-P", False, 3),
+    "micro_recall": ("micro-R", False, 3),
+    "micro_f1": ("micro-F1", False, 3),
+    "macro_f1": ("macro-F1", False, 3),
+    "example_f1": ("example-F1", False, 3),
+    "subset_accuracy": ("subset acc.", False, 3),
+    "position_deviation": ("position dev. ↓", True, 2),
+}
+ORDER_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "position_deviation")
+P_COLUMNS = {"p_micro_f1": "p (micro-F1)", "p_subset_accuracy": "p (subset acc.)"}
+TESTED = {"p_micro_f1": "micro_f1", "p_subset_accuracy": "subset_accuracy"}
+_TIE = 1e-12
+
+
+def seeds_note(rows: Sequence[str]) -> str:
+    deterministic = [model for model in rows if model in DETERMINISTIC_MODELS]
+    note = (
+        "Test split. Each cell is the mean ± sample standard deviation over the n seed runs of its row; the "
+        "s<seed> links open each run in MLflow. ↓: lower is better; bold: the best value of the column."
+    )
+    if deterministic:
+        note += (
+            f" {', '.join(deterministic)} give the same result for every seed: run once (n = 1, deterministic), "
+            "not counted as independent seeds."
+        )
+    return note
+
+
+def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Table:
+    """models × metrics; p-values of SGM against each baseline when SGM is among the models."""
+    runs = results.plan.tables[dataset].main
+    tested = PROPOSED_MODEL in runs
+    rows = []
+    for model, model_runs in runs.items():
+        cells = {"n": count_cell(model, model_runs), **metric_cells(results, model_runs, METRICS)}
+        if tested:
+            cells.update(p_cells(comparisons, runs[PROPOSED_MODEL], model_runs, model == PROPOSED_MODEL))
+        rows.append(Row(model, cells))
+    notes = [seeds_note(list(runs)), "Position deviation is defined for sequence models only."]
+    notes.append(
+        f"{comparisons.describe()} Each baseline is tested against {PROPOSED_MODEL}."
+        if tested
+        else f"No significance tests: {PROPOSED_MODEL} is not among run.models."
+    )
+    return marked_best(Table("main", dataset, f"Main results on {dataset}", headers(tested), rows, notes))
+
+
+def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> Table | None:
+    """Variants × metrics, each tested against the model's default settings (``None`` without variants)."""
+    runs = results.plan.tables[dataset].ablations
+    if not runs:
+        return None
+    ablations = results.params["experiments"]["ablations"]
+    model, full = ablations["model"], runs[DEFAULT_VARIANT]
+    rows = []
+    for variant, variant_runs in runs.items():
+        switches = ablations["variants"].get(variant, {})
+        described = ", ".join(f"{key}={json.dumps(value)}" for key, value in switches.items()) or "(full model)"
+        if variant != DEFAULT_VARIANT and variant_runs == full:
+            described += " (same as the model's settings: the full model's runs)"
+        cells: dict[str, Cell] = {"switches": TextCell(described), "n": count_cell(model, variant_runs)}
+        cells.update(metric_cells(results, variant_runs, METRICS))
+        cells.update(p_cells(comparisons, full, variant_runs, variant == DEFAULT_VARIANT))
+        rows.append(Row(f"{model} {variant}" if variant != DEFAULT_VARIANT else f"{model} (full)", cells))
+    notes = [seeds_note([model]), f"{comparisons.describe()} Each variant is tested against the full {model}."]
+    columns = {"switches": "switches", **headers(True)}
+    return marked_best(Table("ablations", dataset, f"Ablations of {model} on {dataset}", columns, rows, notes))
+
+
+def order_table(results: Results, dataset: str) -> Table | None:
+    """(model, label order) × metrics; the best order of each model in bold (``None`` without orders)."""
+    by_model = results.plan.tables[dataset].orders
+    if not by_model:
+        return None
+    rows = [
+        Row(f"{model} / {order}", {"n": count_cell(model, runs), **metric_cells(results, runs, ORDER_METRICS)}, model)
+        for model, by_order in by_model.items()
+        for order, runs in by_order.items()
+    ]
+    columns = {"n": "n", **{metric: METRICS[metric][0] for metric in ORDER_METRICS}}
+    notes = [seeds_note(list(by_model)), "Bold: the best order of each model."]
+    return marked_best(Table("label_orders", dataset, f"Label orders on {dataset}", columns, rows, notes))
+
+
+def cross_blocks(results: Results, dataset: str) -> list[Table | Facts]:
+    """For each target dataset: models × metrics over the mapped labels, then the label map's contents."""
+    blocks: list[Table | Facts] = []
+    for target, by_model in results.plan.tables[dataset].cross.items():
+        rows = [
+            Row(model, {"n": count_cell(model, crosses), **metric_cells(results, crosses, METRICS)})
+            for model, crosses in by_model.items()
+        ]
+        notes = [
+            seeds_note(list(by_model)),
+            f"Trained on {dataset}, scored on the test split of {target} over the labels mapped between the two "
+            f"datasets only (workflow/label_maps/{dataset}__{target}.tsv); target labels outside the map are "
+            "not scored, so these numbers do not compare with the in-dataset tables.",
+        ]
+        title = f"Cross-dataset: trained on {dataset}, tested on {target} (mapped labels only)"
+        blocks.append(marked_best(Table(f"cross:{target}", dataset, title, headers(False), rows, notes)))
+        first = next(iter(by_model.values()))[0]
+        blocks.append(label_map_facts(results, first))
+    return blocks
+
+
+def label_map_facts(results: Results, cross: CrossRun) -> Facts:
+    """Whatever the ``label_map`` block of ``cross``'s metrics holds, one item per key."""
+    label_map = results.metrics(cross).get("label_map")
+    title = f"Label map {cross.pair} ({metrics_file(cross)})"
+    if not isinstance(label_map, dict):
+        return Facts(title, [("label map", f"not recorded in {metrics_file(cross)}")])
+    return Facts(title, [(key.replace("_", " "), describe(value)) for key, value in label_map.items()])
+
+
+def describe(value: Any) -> str:
+    """A label map entry in words: lists and label → count maps spelled out, anything else as JSON."""
+    if isinstance(value, dict) and all(isinstance(count, (int, float)) for count in value.values()):
+        ordered = sorted(value.items(), key=lambda item: (-item[1], item[0]))
+        return f"{len(value)}: " + ", ".join(f"{label} ({count:g})" for label, count in ordered) if value else "none"
+    if isinstance(value, list):
+        return f"{len(value)}: " + ", ".join(str(item) for item in value) if value else "none"
+    if isinstance(value, (dict, bool)) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def headers(tested: bool) -> dict[str, str]:
+    columns = {"n": "n", **{metric: heading for metric, (heading, _, _) in METRICS.items()}}
+    return {**columns, **P_COLUMNS} if tested else columns
+
+
+def count_cell(model: str, runs: Sequence[Run | CrossRun]) -> TextCell:
+    return TextCell(f"{len(runs)} (deterministic)" if model in DETERMINISTIC_MODELS else str(len(runs)))
+
+
+def metric_cells(results: Results, runs: Sequence[Run | CrossRun], metrics: Sequence[str]) -> dict[str, Cell]:
+    """One cell per metric over ``runs``' test scores: "—" where the model has no such score."""
+    model = (runs[0].run if isinstance(runs[0], CrossRun) else runs[0]).model
+    cells: dict[str, Cell] = {}
+    for metric in metrics:
+        values = run_values(results, runs, metric)
+        undefined = metric == "position_deviation" and model not in SEQUENCE_MODELS
+        cells[metric] = TextCell(DASH) if values is None or undefined else MetricCell(values, METRICS[metric][2])
+    return cells
+
+
+def run_values(results: Results, runs: Sequence[Run | CrossRun], metric: str) -> list[Value] | None:
+    """``metric`` of the test split of each run, or ``None`` when a run's metrics file lacks it."""
+    values = []
+    for run in runs:
+        block = results.metrics(run).get(SPLIT) or {}
+        if metric not in block:
+            return None
+        seed = run.run.seed if isinstance(run, CrossRun) else run.seed
+        tracked = results.tracked(run)
+        values.append(Value(block[metric], metrics_file(run), (SPLIT, metric), seed, tracked["run_id"], results.link(run)))
+    return values
+
+
+def p_cells(comparisons: Comparisons, reference: Sequence[Run], runs: Sequence[Run], is_reference: bool) -> dict[str, Cell]:
+    """The p-value columns of a row tested against ``reference`` ("—" on the reference row itself)."""
+    if is_reference:
+        return {column: TextCell(DASH) for column in P_COLUMNS}
+    tests = comparisons.test(reference, runs)
+    return {column: tests[metric] for column, metric in TESTED.items()}
+
+
+def marked_best(table: Table) -> Table:
+    """``table`` with the best mean of each metric column in bold, among the rows of each group."""
+    for column in table.headers:
+        if column not in METRICS:
+            continue
+        lower = METRICS[column][1]
+        for group in {row.group for row in table.rows}:
+            cells = [row.cells[column] for row in table.rows if row.group == group]
+            means = [cell.mean for cell in cells if isinstance(cell, MetricCell) and cell.mean is not None]
+            if not means:
+                continue
+            best = min(means) if lower else max(means)
+            for cell in cells:
+                if isinstance(cell, MetricCell) and cell.mean is not None and abs(cell.mean - best) <= _TIE:
+                    cell.bold = True
+    return table

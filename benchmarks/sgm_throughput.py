@@ -2,7 +2,9 @@
 
 Prints examples/s for training (one epoch of the project's training loop over the train split) and
 documents/s for greedy and beam-5 decoding of the whole test split (in the evaluation's batches), with the
-process's peak memory.
+process's peak memory, and the model size: the parameters of the model measured, of the same setting with the
+encoder's other ``direction_merge``, and of the original implementation's layout at the same sizes for this
+vocabulary and label set (``paper_setting.original_parameter_counts``).
 
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting paper --max-source-length 100
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting default
@@ -24,10 +26,11 @@ import torch
 from sgm_mlc.config import dataset_view, load_params
 from sgm_mlc.experiment.inputs import read_run_inputs
 from sgm_mlc.experiment.neural import encode_split, make_task, training_config
-from sgm_mlc.models.neural import build_neural_model
+from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, build_neural_model
+from sgm_mlc.text.vocab import SPECIALS
 from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch
 
-from paper_setting import SETTINGS, apply_setting
+from paper_setting import SETTINGS, apply_setting, model_parameter_counts, original_parameter_counts
 
 
 def training_throughput(model, task, examples, config: TrainingConfig) -> float:
@@ -46,6 +49,44 @@ def decoding_throughput(model, task, examples, batch_size: int, max_tokens: int 
     predictions = predict_split(model, task, examples, batch_size, torch.device("cpu"), False, max_tokens)
     seconds = time.perf_counter() - started
     return len(examples) / seconds, sum(len(p.labels) for p in predictions) / len(examples)
+
+
+def parameter_table(params: dict, vectors, n_labels: int) -> str:
+    """The parameters of the model ``params`` (the ``sgm`` model's params) describes, of the same model with the
+    encoder's other direction merge, and of the original implementation's layout at the same sizes (when its
+    word and label embeddings have the same size, as the original's do), by part, one line per part."""
+    params = {**DEFAULT_HYPERPARAMETERS, **params}
+    merge = params["direction_merge"]
+    other = "sum" if merge == "concat" else "concat"
+    columns = {}
+    for name in (merge, other):
+        torch.manual_seed(0)
+        model = build_neural_model("sgm", {**params, "direction_merge": name}, vectors, n_labels)
+        columns[f"this model, {name}" + (" (measured)" if name == merge else "")] = model_parameter_counts(model)
+    columns["original's layout"] = original_parameter_counts(
+        words=vectors.shape[0] - len(SPECIALS),
+        labels=n_labels,
+        emb_size=params["label_embedding_dim"],
+        hidden_size=params["hidden_size"],
+        enc_layers=params["encoder_layers"],
+        dec_layers=params["decoder_layers"],
+        global_emb=params["global_embedding"],
+    )
+    if params["label_embedding_dim"] != vectors.shape[1]:
+        columns.pop("original's layout")  # the original has one emb_size for words and labels
+    for counts in columns.values():
+        counts["total without word embeddings"] = counts["total"] - counts["word embeddings"]
+    parts = [
+        part
+        for part in dict.fromkeys(part for counts in columns.values() for part in counts)
+        if any(counts.get(part) for counts in columns.values())
+    ]
+    width, cell = max(len(part) for part in parts), max(len(column) for column in columns)
+    lines = [f"{'parameters':>{width}}  " + "  ".join(f"{column:>{cell}}" for column in columns)]
+    for part in parts:
+        cells = [f"{counts[part]:>{cell},}" if part in counts else f"{'-':>{cell}}" for counts in columns.values()]
+        lines.append(f"{part:>{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -89,7 +130,8 @@ def main() -> None:
             speed, labels_per_document[name] = decoding_throughput(decoder, decoding, test, *eval_batches)
             figures[f"{name} documents/s"].append(speed)
 
-    hyper = {k: params["models"]["sgm"][k] for k in ("hidden_size", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
+    settings = {**DEFAULT_HYPERPARAMETERS, **params["models"]["sgm"]}
+    hyper = {k: settings[k] for k in ("hidden_size", "direction_merge", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {config.batch_size}, "
           f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
           f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights'}, at most {max_length} steps")
@@ -98,6 +140,7 @@ def main() -> None:
     for name, mean in labels_per_document.items():
         print(f"{name + ' labels/document':>20}: {mean:8.2f}")
     print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(parameter_table(params["models"]["sgm"], vectors, len(inputs.label_ranking)))
 
 
 if __name__ == "__main__":

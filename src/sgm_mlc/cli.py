@@ -259,6 +259,13 @@ def run_report(args: argparse.Namespace) -> None:
     build_report(params, Path.cwd(), args.out)
 
 
+def run_explain_examples(args: argparse.Namespace) -> None:
+    from sgm_mlc.predict.explain import write_explanations
+
+    limit_threads(args.threads)
+    write_explanations(args.model_dir, args.processed, args.examples, args.top_words, args.out)
+
+
 def run_summarize(args: argparse.Namespace) -> None:
     from sgm_mlc.report.summary import summarize
 
@@ -349,6 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--evaluation-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
+    sub = commands.add_parser(
+        "explain-examples", help="test documents with the attention of every generated label (for the report)"
+    )
+    sub.set_defaults(handler=run_explain_examples)
+    sub.add_argument("--model-dir", type=Path, required=True, help="results/models/<dataset>/<model>/<variant>/<order>/seed<seed>")
+    sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
+    sub.add_argument("--examples", type=int, default=3)
+    sub.add_argument("--top-words", type=int, default=5)
+    sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sub.add_argument("--out", type=Path, required=True, help="results/interpret/<dataset>/examples.json")
+
     sub = command("report", run_report, "write the report (index.html, report.md) from the results files")
     sub.add_argument("--out", type=Path, required=True, help="results/report")
 
@@ -365,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", required=True)
     sub.add_argument("--processed", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
+
+    from sgm_mlc.predict.command import add_predict_command  # imports only the standard library
+
+    add_predict_command(commands)
     return parser
 
 

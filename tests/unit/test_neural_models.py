@@ -155,6 +155,84 @@ def test_padding_free_lstm_computes_what_a_packed_lstm_computes(bidirectional):
     torch.testing.assert_close(finals, torch.cat(list(top_layer), dim=1))
 
 
+def copy_packed_lstm_weights(lstm: PaddingFreeLSTM, packed_lstm: torch.nn.LSTM) -> None:
+    """Give each layer and direction of ``lstm`` the weights of ``packed_lstm``'s."""
+    with torch.no_grad():
+        for depth, layer in enumerate(lstm.layers):
+            for direction, suffix in zip(layer, ["", "_reverse"]):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(direction, f"{name}_l0").copy_(getattr(packed_lstm, f"{name}_l{depth}{suffix}"))
+
+
+def test_summing_lstm_adds_the_two_halves_of_a_packed_lstm():
+    """SGM's released encoder: a packed bidirectional ``nn.LSTM`` whose output halves are added."""
+    torch.manual_seed(0)
+    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=True, dropout=0.0, merge="sum")
+    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=True, batch_first=True)
+    copy_packed_lstm_weights(lstm, packed_lstm)
+    assert n_parameters(lstm) == n_parameters(packed_lstm)
+    inputs, lengths = torch.randn(4, 7, 6), torch.tensor([7, 1, 4, 2])
+    outputs, finals = lstm(inputs, lengths)
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    expected_packed, (expected_hidden, _) = packed_lstm(packed)
+    expected, _ = pad_packed_sequence(expected_packed, batch_first=True)
+    mask = (torch.arange(7) < lengths.unsqueeze(1)).unsqueeze(2)
+    assert outputs.shape == (4, 7, 5) and finals.shape == (4, 5)
+    torch.testing.assert_close(outputs * mask, (expected[..., :5] + expected[..., 5:]) * mask)
+    torch.testing.assert_close(finals, expected_hidden[-2] + expected_hidden[-1])
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_summing_encoder_has_the_shapes_and_parameters_of_the_original_layout(bidirectional):
+    """With ``direction_merge: sum`` each direction has ``hidden_size`` units (odd sizes too) and the encoder's
+    states and summary have ``hidden_size``; its parameters are the word embeddings plus those of
+    ``nn.LSTM(emb, hidden_size, layers, bidirectional)``, as in SGM's released code."""
+    hidden, layers = 15, 3
+    model = build("sgm", hidden_size=hidden, encoder_layers=layers, self_attention=False, bidirectional=bidirectional,
+                  direction_merge="sum")
+    reference = torch.nn.LSTM(word_vectors().shape[1], hidden, num_layers=layers, bidirectional=bidirectional)
+    assert n_parameters(model.encoder) == VOCAB_SIZE * word_vectors().shape[1] + n_parameters(reference)
+    assert all(direction.hidden_size == hidden for layer in model.encoder.rnn.layers for direction in layer)
+    src, src_lengths = documents([5, 1, 3])
+    encoded = model.encode(src, src_lengths)
+    assert encoded.states.shape == (3, 5, hidden) and encoded.summary.shape == (3, hidden)
+    concat = build("sgm", encoder_layers=layers, self_attention=False, bidirectional=bidirectional)
+    concat_reference = torch.nn.LSTM(word_vectors().shape[1], SMALL["hidden_size"] // (2 if bidirectional else 1),
+                                     num_layers=layers, bidirectional=bidirectional)
+    assert n_parameters(concat.encoder) == VOCAB_SIZE * word_vectors().shape[1] + n_parameters(concat_reference)
+    if not bidirectional:  # one direction: nothing to merge, so both merges are the same model
+        same = build("sgm", hidden_size=hidden, encoder_layers=layers, self_attention=False, bidirectional=False)
+        torch.testing.assert_close(outputs(model, "sgm", src, src_lengths), outputs(same, "sgm", src, src_lengths))
+
+
+def test_summing_changes_only_the_encoder_lstm_and_rejects_unknown_merges():
+    concat, summed = build("sgm"), build("sgm", direction_merge="sum")
+    changed = {key for key, value in summed.state_dict().items() if concat.state_dict()[key].shape != value.shape}
+    assert changed and all(key.startswith("encoder.rnn.") for key in changed)
+    assert summed.state_dict().keys() == concat.state_dict().keys()
+    with pytest.raises(ValueError, match="direction_merge 'mean'"):
+        build("sgm", direction_merge="mean")
+
+
+@pytest.mark.parametrize("name", ["sgm", "seq2seq", "br_neural"])
+@pytest.mark.parametrize("overrides", [{}, {"self_attention": False}, {"label_attention": True}])
+def test_summing_encoder_never_lets_padding_reach_a_real_position(name, overrides):
+    model = build(name, direction_merge="sum", **overrides).eval()
+    lengths = [6, 1, 3, 2]
+    src, src_lengths = documents(lengths, extra_padding=2)
+    scrambled = scramble_padding(src)
+    shape = (len(lengths), max(lengths) + 2, SMALL["hidden_size"])
+    with torch.no_grad():
+        encoded, encoded_scrambled = model.encoder(src, src_lengths), model.encoder(scrambled, src_lengths)
+    assert encoded.states.shape == shape and encoded.summary.shape == (len(lengths), SMALL["hidden_size"])
+    real = encoded.mask.unsqueeze(2)
+    torch.testing.assert_close(encoded_scrambled.states * real, encoded.states * real)
+    torch.testing.assert_close(encoded_scrambled.summary, encoded.summary)
+    expected = outputs(model, name, *documents(lengths))
+    torch.testing.assert_close(outputs(model, name, src, src_lengths), expected)
+    torch.testing.assert_close(outputs(model, name, scrambled, src_lengths), expected)
+
+
 def test_self_attention_computes_what_multihead_attention_computes():
     torch.manual_seed(0)
     attention = SelfAttention(8, heads=2, dropout=0.0).eval()

@@ -19,9 +19,11 @@ from sgm_mlc.experiment.plan import (
     Run,
     evaluate_sections,
     experiment_plan,
+    explained_runs,
     train_sections,
 )
 from sgm_mlc.labels.orders import ORDERS
+from sgm_mlc.report.collect import report_inputs
 
 coerce_command_line_strings(config)
 validate_params(config, source="params.yaml (with any --config/--configfile overrides)")
@@ -128,28 +130,12 @@ def cross_dataset_tracking_files():
     return [f"results/tracking/{cross.folder.removeprefix('results/')}/run.json" for cross in PLAN.cross_runs]
 
 
-def interpretability_files():
-    if config["experiments"]["interpretability"]["examples"] == 0:
-        return []
-    return [
-        f"results/interpret/{dataset}/examples.json"
-        for dataset, table in PLAN.tables.items()
-        if interpretability_run(dataset) is not None
-    ]
-
-
-def interpretability_run(dataset):
-    """The run whose attention the report shows: the first seed of the main table's sgm (else seq2seq)."""
-    main = PLAN.tables[dataset].main
-    for model in ("sgm", "seq2seq"):
-        if main.get(model):
-            return main[model][0]
-    return None
+EXPLAINED_RUNS = explained_runs(config, PLAN)
 
 
 def interpretability_inputs(wildcards):
     """The files of the run whose attention the report shows on {dataset}."""
-    run = interpretability_run(wildcards.dataset)
+    run = EXPLAINED_RUNS[wildcards.dataset]
     return {
         "summary": f"{run.folder('models')}/train_summary.json",
         "evaluation": f"{run.folder('evaluation')}/metrics.json",

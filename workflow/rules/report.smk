@@ -28,19 +28,12 @@ rule summarize_results:
 # ---------------------------------------------------------------------------------------------------------
 rule make_report:
     input:
-        metrics=run_files("evaluation", "metrics.json"),
-        predictions=run_files("evaluation", "predictions.parquet"),
-        summaries=run_files("models", "train_summary.json"),
-        runs=run_files("tracking", "run.json"),
-        cross_dataset=cross_dataset_files("metrics.json"),
-        cross_dataset_runs=cross_dataset_tracking_files(),
-        interpretability=interpretability_files(),
-        cards=expand("data/processed/{dataset}/card.json", dataset=DATASETS),
-        experiment="results/tracking/experiment.json",
+        lambda wildcards: sorted(report_inputs(config)),
     output:
         html=report("results/report/index.html", caption="../report/report.rst", category="Report"),
         markdown="results/report/report.md",
         numbers="results/report/numbers.json",
+        figures=directory("results/report/figures"),
     params:
         config=lambda wildcards: as_json(config),
         out_dir=lambda wildcards, output: Path(output.html).parent,

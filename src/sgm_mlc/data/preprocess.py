@@ -38,6 +38,7 @@ def preprocess(
     vocabulary = Vocabulary.build(train_tokens, text_params["min_token_count"], text_params["max_vocabulary_size"])
 
     card = dataset_card(dataset.name, examples)
+    card["preprocess"] = dict(text_params)
     card["vocabulary_size"] = len(vocabulary)
     card["skipped_records"] = dict(getattr(dataset, "skipped", {}))
     card["tokens_per_document"] = _token_statistics(tokens)

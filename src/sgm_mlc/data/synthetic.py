@@ -359,14 +359,17 @@ class _Chain:
         return sequence
 
 
-def documents_of(plan: Plan, settings: Mapping[str, Any], n_documents: int, seed: int) -> list[dict[str, Any]]:
+def documents_of(
+    plan: Plan, settings: Mapping[str, Any], n_documents: int, key: tuple[int, ...]
+) -> list[dict[str, Any]]:
     """``n_documents`` documents of ``plan``: ``{"id", "text", "labels"}`` each, ids ``doc-00000``... in order.
 
     ``settings`` (from :func:`corpus_settings`) give the document length, background share, label cap and leak
-    share; ``seed`` seeds the document stream and, apart, the leaked words' stream.
+    share; ``key`` seeds the random streams: the documents' (``key + (1,)``) and the leaked words'
+    (``key + (2,)``).
     """
-    rng = np.random.default_rng([seed, _DOCUMENT_STREAM])
-    leak_rng = np.random.default_rng([seed, _LEAK_STREAM])
+    rng = np.random.default_rng([*key, _DOCUMENT_STREAM])
+    leak_rng = np.random.default_rng([*key, _LEAK_STREAM])
     shortest, longest = settings["document_length"]
     chain = _Chain(plan)
     hidden = set(plan.hidden)
@@ -403,7 +406,7 @@ def documents_of(plan: Plan, settings: Mapping[str, Any], n_documents: int, seed
 def generate(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The corpus for ``params``: ``{"id", "text", "labels"}`` per document, ids ``doc-00000``... in order."""
     settings = corpus_settings(params)
-    return documents_of(build_plan(settings), settings, settings["n_documents"], settings["seed"])
+    return documents_of(build_plan(settings), settings, settings["n_documents"], (settings["seed"],))
 
 
 class SyntheticDataset:

@@ -12,7 +12,7 @@ import numpy as np
 from sgm_mlc.atomic import write_json
 from sgm_mlc.experiment.evaluation import split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs
-from sgm_mlc.models.linear import build_linear_model, load, save
+from sgm_mlc.models.linear import LinearMultiLabel, build_linear_model, load, save
 
 MODEL_FILE = "model.joblib"
 
@@ -39,6 +39,15 @@ def ranked_labels(predictions: np.ndarray, scores: np.ndarray, ranking: list[str
     return sequences
 
 
+def predict_linear(
+    model: LinearMultiLabel, tokens: list[list[str]], ranking: list[str]
+) -> tuple[list[list[str]], list[list[float]]]:
+    """Each document's predicted labels, highest margin first, and their step probabilities: NaN, since linear
+    SVMs give margins, not probabilities."""
+    sequences = ranked_labels(model.predict(tokens), model.decision_scores(tokens), ranking)
+    return sequences, [[math.nan] * len(sequence) for sequence in sequences]
+
+
 def evaluate_linear(
     model_name: str, params: dict[str, Any], inputs: RunInputs, model_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
@@ -52,11 +61,9 @@ def evaluate_linear(
     for split_name in ("valid", "test"):
         split = inputs.splits[split_name]
         started = time.perf_counter()
-        sequences = ranked_labels(model.predict(split.tokens), model.decision_scores(split.tokens), inputs.label_ranking)
+        predicted[split_name], probabilities[split_name] = predict_linear(model, split.tokens, inputs.label_ranking)
         seconds = time.perf_counter() - started
-        predicted[split_name] = sequences
-        probabilities[split_name] = [[math.nan] * len(sequence) for sequence in sequences]
-        metrics[split_name] = split_report(sequences, split, inputs.label_ranking)
+        metrics[split_name] = split_report(predicted[split_name], split, inputs.label_ranking)
         metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
     write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
     write_json(out_dir / "metrics.json", metrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
 from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
 from sgm_mlc.training.loop import BEST_MODEL_FILE, TrainingConfig, predict_split, train
-from sgm_mlc.training.tasks import SequenceTask, SetTask, Task
+from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
 
 TRAINING_CONFIG_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
@@ -106,26 +107,50 @@ def train_neural(
     return summary
 
 
-def evaluate_neural(
-    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path, out_dir: Path
-) -> dict[str, Any]:
-    """Decode the validation and test splits with the best epoch's weights; write metrics and predictions."""
+@dataclass(frozen=True)
+class TrainedNetwork:
+    """A trained run's best-epoch weights on their device, with evaluation's prediction rule and batching."""
+
+    model: torch.nn.Module
+    task: Task
+    device: torch.device
+    bf16: bool
+    training: dict[str, Any]  # params.yaml's ``training`` section
+
+    def predict(self, encoded: EncodedExamples) -> list[Prediction]:
+        """One prediction per example of ``encoded``, in its order."""
+        training = self.training
+        return predict_split(
+            self.model, self.task, encoded, training["eval_batch_size"], self.device, self.bf16,
+            training["eval_max_tokens"],
+        )
+
+
+def load_trained_network(
+    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path
+) -> TrainedNetwork:
+    """The best epoch's weights of the run in ``model_dir``, decoding as ``params.decoding`` says."""
     training = params["training"]
     device = select_device(training["device"])
-    bf16 = uses_bf16(device, training["precision"])
     model = build_model(model_name, params, inputs, embeddings_dir)
     model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
     model.to(device)
     task = make_task(model_name, params, params["decoding"]["beam_size"])
+    return TrainedNetwork(model, task, device, uses_bf16(device, training["precision"]), training)
+
+
+def evaluate_neural(
+    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path, out_dir: Path
+) -> dict[str, Any]:
+    """Decode the validation and test splits with the best epoch's weights; write metrics and predictions."""
+    network = load_trained_network(model_name, params, inputs, embeddings_dir, model_dir)
     metrics: dict[str, Any] = {}
     predicted, probabilities = {}, {}
     for split_name in ("valid", "test"):
         split = inputs.splits[split_name]
-        encoded = encode_split(inputs, split, training["max_source_length"])
+        encoded = encode_split(inputs, split, params["training"]["max_source_length"])
         started = time.perf_counter()
-        predictions = predict_split(
-            model, task, encoded, training["eval_batch_size"], device, bf16, training["eval_max_tokens"]
-        )
+        predictions = network.predict(encoded)
         seconds = time.perf_counter() - started
         predicted[split_name] = label_names_of(predictions, inputs.label_ranking)
         probabilities[split_name] = [p.step_probabilities for p in predictions]

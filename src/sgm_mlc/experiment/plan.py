@@ -186,6 +186,19 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
     return Plan(runs, sorted(set(cross_runs)), tables, label_orders, evaluation_only)
 
 
+def explained_runs(params: dict[str, Any], plan: Plan) -> dict[str, Run]:
+    """Dataset → the run whose attention the report shows (the first seed of the main table's ``sgm``, else
+    ``seq2seq``); none when ``experiments.interpretability.examples`` is 0."""
+    if params["experiments"]["interpretability"]["examples"] == 0:
+        return {}
+    explained = {}
+    for dataset, table in plan.tables.items():
+        sequence_runs = [table.main[model][0] for model in ("sgm", "seq2seq") if table.main.get(model)]
+        if sequence_runs:
+            explained[dataset] = sequence_runs[0]
+    return explained
+
+
 def all_runs(tables: dict[str, DatasetTables]) -> Iterable[Run]:
     for table in tables.values():
         for runs in list(table.main.values()) + list(table.ablations.values()):

@@ -97,14 +97,6 @@ def pooled_counts(
     return DocumentCounts(np.mean(runs, axis=0))
 
 
-def _scores(totals: np.ndarray, n_documents: int) -> dict[str, np.ndarray]:
-    """Each metric of :data:`METRICS` from count totals summed over documents, shape ``(..., 4)``."""
-    denominator = totals[..., _PREDICTED] + totals[..., _TRUE]
-    defined = denominator > _TOLERANCE
-    micro_f1 = np.where(defined, 2 * totals[..., _TRUE_POSITIVES] / np.where(defined, denominator, 1.0), 1.0)
-    return {"micro_f1": micro_f1, "subset_accuracy": totals[..., _EXACT] / n_documents}
-
-
 def paired_tests(
     a: DocumentCounts, b: DocumentCounts, method: str, resamples: int, seed: int
 ) -> dict[str, PairedTest]:
@@ -164,6 +156,15 @@ def _bootstrap_differences(
 ) -> dict[str, np.ndarray]:
     """Score differences of ``size`` bootstrap resamples of the documents (drawn with replacement)."""
     n = a.shape[0]
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)  # (size, n): draws per document
+    drawn = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+    weights = np.bincount(drawn.ravel(), minlength=size * n).reshape(size, n).astype(float)  # draws per document
     resampled_a, resampled_b = _scores(weights @ a, n), _scores(weights @ b, n)
     return {metric: resampled_a[metric] - resampled_b[metric] for metric in METRICS}
+
+
+def _scores(totals: np.ndarray, n_documents: int) -> dict[str, np.ndarray]:
+    """Each metric of :data:`METRICS` from count totals summed over documents, shape ``(..., 4)``."""
+    denominator = totals[..., _PREDICTED] + totals[..., _TRUE]
+    defined = denominator > _TOLERANCE
+    micro_f1 = np.where(defined, 2 * totals[..., _TRUE_POSITIVES] / np.where(defined, denominator, 1.0), 1.0)
+    return {"micro_f1": micro_f1, "subset_accuracy": totals[..., _EXACT] / n_documents}

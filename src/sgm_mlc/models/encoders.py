@@ -2,6 +2,10 @@
 
 Word ids → pre-trained word embeddings → (bi)directional multi-layer LSTM that never reads padding →
 optional multi-head self-attention over the LSTM states (residual connection and layer normalisation).
+
+A bidirectional encoder merges its two directions (``direction_merge``) by concatenating them (``concat``: each
+direction has half of ``hidden_size``) or by summing them (``sum``: each direction has ``hidden_size`` units, as
+in SGM's released code, which sums the two halves of a bidirectional ``nn.LSTM``'s output).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 WORD_PAD = 0
+DIRECTION_MERGES = ("concat", "sum")
 
 
 def pretrained_embedding(vectors: np.ndarray, freeze: bool) -> nn.Embedding:
@@ -51,11 +56,26 @@ class PaddingFreeLSTM(nn.Module):
     backward direction reads each document reversed within its length, then its outputs are put back in
     order. On CPU this trains about three times faster than a packed batch of uneven lengths, whose LSTM
     backward pass PyTorch runs slowly. ``dropout`` applies between layers, as in ``nn.LSTM``.
+
+    ``merge`` says how the top layer's two directions are combined: ``concat`` (what ``nn.LSTM`` returns) or
+    ``sum`` (its two halves added). Lower layers always pass both directions concatenated to the next layer,
+    as ``nn.LSTM`` does, so the parameters are the same either way.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        merge: str = "concat",
+    ) -> None:
         super().__init__()
+        if merge not in DIRECTION_MERGES:
+            raise ValueError(f"unknown direction_merge {merge!r}; choose 'concat' or 'sum'")
         self.bidirectional = bidirectional
+        self.merge = merge
         directions = 2 if bidirectional else 1
         self.layers = nn.ModuleList(
             nn.ModuleList(
@@ -68,9 +88,10 @@ class PaddingFreeLSTM(nn.Module):
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """``inputs`` ``(batch, seq, input_size)`` right-padded, ``lengths`` ``(batch,)`` (>= 1) → the top
-        layer's outputs ``(batch, seq, hidden_size * directions)`` (meaningless at padded steps) and its final
-        states ``(batch, hidden_size * directions)``: forward direction after the last real token, backward
-        direction after the first."""
+        layer's outputs ``(batch, seq, output_size)`` (meaningless at padded steps) and its final states
+        ``(batch, output_size)``: forward direction after the last real token, backward direction after the
+        first; ``output_size`` is ``hidden_size * directions`` with ``merge="concat"``, ``hidden_size`` with
+        ``"sum"`` (the directions' outputs, and their final states, added)."""
         outputs = inputs
         for depth, layer in enumerate(self.layers):
             if depth > 0:
@@ -80,10 +101,15 @@ class PaddingFreeLSTM(nn.Module):
             if self.bidirectional:
                 backward, _ = layer[1](reverse_within_lengths(outputs, lengths))
                 directions.append(reverse_within_lengths(backward, lengths))
-            outputs = torch.cat(directions, dim=2)
+            if self.merge == "sum" and depth == len(self.layers) - 1:
+                outputs = directions[0] if len(directions) == 1 else directions[0] + directions[1]
+            else:
+                outputs = torch.cat(directions, dim=2)
         finals = [forward[torch.arange(inputs.size(0), device=inputs.device), lengths - 1]]
         if self.bidirectional:
             finals.append(directions[1][:, 0])
+        if self.merge == "sum":
+            return outputs, finals[0] if len(finals) == 1 else finals[0] + finals[1]
         return outputs, torch.cat(finals, dim=1)
 
 
@@ -94,7 +120,7 @@ class EncodedSource:
     ``states``: ``(batch, src_len, hidden)``, one vector per token (values at padded positions are
     meaningless: consumers apply ``mask``); ``mask``: ``(batch, src_len)`` bool, True at real tokens;
     ``summary``: ``(batch, hidden)``, the top LSTM layer's final states (forward direction at the last real
-    token, backward direction at the first), concatenated.
+    token, backward direction at the first), concatenated or summed as the encoder merges its directions.
     """
 
     states: Tensor
@@ -149,9 +175,11 @@ class SelfAttention(nn.Module):
 class Encoder(nn.Module):
     """Embedding → :class:`PaddingFreeLSTM` → optional self-attention.
 
-    ``hidden_size`` is the size of the output states; a bidirectional LSTM gives each direction half of it
-    (so it must be even). ``dropout`` applies to the embeddings, between LSTM layers, to the LSTM output and
-    inside self-attention.
+    ``hidden_size`` is the size of the output states. A bidirectional LSTM with ``direction_merge="concat"``
+    gives each direction half of it (so it must be even) and concatenates them; with ``"sum"`` each direction
+    has ``hidden_size`` units and the states (and the summary) are the sum of the two directions, as in SGM's
+    released code: three to four times the LSTM parameters for the same output size. ``dropout`` applies to
+    the embeddings, between LSTM layers, to the LSTM output and inside self-attention.
     """
 
     def __init__(
@@ -164,15 +192,21 @@ class Encoder(nn.Module):
         self_attention: bool = False,
         attention_heads: int = 1,
         freeze_embeddings: bool = False,
+        direction_merge: str = "concat",
     ) -> None:
         super().__init__()
-        directions = 2 if bidirectional else 1
+        directions = 2 if bidirectional and direction_merge == "concat" else 1
         if hidden_size % directions:
-            raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
+            raise ValueError(f"a bidirectional encoder that concatenates needs an even hidden_size, got {hidden_size}")
         self.hidden_size = hidden_size
         self.embedding = pretrained_embedding(embeddings, freeze=freeze_embeddings)
         self.rnn = PaddingFreeLSTM(
-            self.embedding.embedding_dim, hidden_size // directions, encoder_layers, bidirectional, dropout
+            self.embedding.embedding_dim,
+            hidden_size // directions,
+            encoder_layers,
+            bidirectional,
+            dropout,
+            merge=direction_merge,
         )
         self.dropout = nn.Dropout(dropout)
         self.self_attention = SelfAttention(hidden_size, attention_heads, dropout) if self_attention else None

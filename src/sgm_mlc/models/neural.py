@@ -18,7 +18,9 @@ freeze_embeddings      keep the pre-trained word embeddings fixed (False: tune) 
 dropout                dropout probability                                         all
 hidden_size            encoder output / decoder state size                         sgm, seq2seq, br_neural
 encoder_layers         encoder LSTM layers                                         sgm, seq2seq, br_neural
-bidirectional          bidirectional encoder (each direction gets hidden_size/2)   sgm, seq2seq, br_neural
+bidirectional          bidirectional encoder                                       sgm, seq2seq, br_neural
+direction_merge        ``concat`` (each direction hidden_size/2, concatenated) or  sgm, seq2seq, br_neural
+                       ``sum`` (each direction hidden_size, summed, as SGM's code)
 self_attention         multi-head self-attention over the encoder states           sgm, seq2seq, br_neural
 attention_heads        heads of that self-attention (must divide hidden_size)      sgm, seq2seq, br_neural
 decoder_layers         decoder LSTM layers                                         sgm, seq2seq
@@ -57,6 +59,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "hidden_size": 256,
     "encoder_layers": 2,
     "bidirectional": True,
+    "direction_merge": "concat",
     "self_attention": True,
     "attention_heads": 4,
     "decoder_layers": 2,
@@ -111,6 +114,7 @@ def build_neural_model(name: str, params: dict[str, Any], embeddings: np.ndarray
         self_attention=settings["self_attention"],
         attention_heads=settings["attention_heads"],
         freeze_embeddings=settings["freeze_embeddings"],
+        direction_merge=settings["direction_merge"],
     )
     if name == "br_neural":
         return BRNeural(encoder, n_labels, pooling=settings["pooling"], dropout=settings["dropout"])

@@ -8,31 +8,31 @@ report's interpretability examples::
     model = load_trained_model("results/models/synthetic/sgm/default/frequency/seed13")
     for prediction in model.predict(["some text", "more text"], top_words=5):
         print(prediction.record())
+
+Modules: :mod:`~sgm_mlc.predict.bundle` (the files a model needs), :mod:`~sgm_mlc.predict.model`
+(:class:`~sgm_mlc.predict.model.TrainedModel` and its predictions), :mod:`~sgm_mlc.predict.attention` (the words
+each label attended to), :mod:`~sgm_mlc.predict.command` (``sgm-mlc predict``). Importing this package or the
+command loads neither torch nor scikit-learn: the command line builds its parser in every step's environment.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sgm_mlc.predict.bundle import MANIFEST_FILE, Bundle, pipeline_bundle, read_bundle
-from sgm_mlc.predict.model import LabelPrediction, TextPrediction, TrainedModel
+if TYPE_CHECKING:
+    from sgm_mlc.predict.model import TrainedModel
 
-__all__ = [
-    "Bundle",
-    "LabelPrediction",
-    "TextPrediction",
-    "TrainedModel",
-    "load_trained_model",
-    "pipeline_bundle",
-    "read_bundle",
-]
+__all__ = ["load_trained_model"]
 
 
 def load_trained_model(source: str | Path) -> TrainedModel:
     """The model of a pipeline run folder (``results/models/<dataset>/<model>/<variant>/<order>/seed<seed>``,
     read with the pipeline's other files, see :mod:`sgm_mlc.predict.bundle`) or of a bundle folder (one holding
-    ``bundle.json``)."""
+    ``bundle.json``, as :meth:`~sgm_mlc.predict.bundle.Bundle.save` writes it)."""
+    from sgm_mlc.predict.bundle import MANIFEST_FILE, pipeline_bundle, read_bundle
+    from sgm_mlc.predict.model import TrainedModel
+
     source = Path(source)
-    if (source / MANIFEST_FILE).is_file():
-        return TrainedModel(read_bundle(source))
-    return TrainedModel(pipeline_bundle(source))
+    bundle = read_bundle(source) if (source / MANIFEST_FILE).is_file() else pipeline_bundle(source)
+    return TrainedModel(bundle)

@@ -3,18 +3,17 @@ read from a bundle folder (as an MLflow pyfunc model carries it).
 
 Where the pipeline keeps them, for the run ``<dataset>/<model>/<variant>/<order>/seed<seed>``:
 
-=========================================================  =======================================================
-``results/models/<run>/params.json``                       the run's identity (``run``: dataset, model, …)
-``results/models/<run>/model.pt`` or ``model.joblib``      the weights (best epoch) or the fitted linear model
-``results/evaluation/<run>/params.json``                   the settings the run was evaluated with (``models``;
-                                                           for neural models ``training``: source length, batching,
-                                                           device; ``decoding`` for sequence models): prediction
-                                                           decodes as evaluation did
-``data/processed/<dataset>/card.json``                     ``preprocess.lowercase``: how text became tokens
-``data/processed/<dataset>/vocab.json``                    the word vocabulary (neural models)
-``results/embeddings/<dataset>/vectors.npy``               only its shape, to build the model (neural models)
+===========================================================  =======================================================
+``results/models/<run>/model.pt`` or ``model.joblib``        the weights (best epoch), or the fitted linear model
+``results/evaluation/<run>/params.json``                     the settings the run was evaluated with (``models``;
+                                                             neural models: ``training``'s source length, batching,
+                                                             device; sequence models: ``decoding``) and its identity
+                                                             (``run``): prediction decodes as evaluation did
+``data/processed/<dataset>/card.json``                       ``preprocess.lowercase``: how text became tokens
+``data/processed/<dataset>/vocab.json``                      the word vocabulary (neural models)
+``results/embeddings/<dataset>/vectors.npy``                 only its shape, to build the model (neural models)
 ``results/label_orders/<dataset>/<order>/label_vocab.json``  the labels in the order's ranking
-=========================================================  =======================================================
+===========================================================  =======================================================
 
 A bundle folder holds ``bundle.json`` (the settings, the lowercase flag and the word vectors' shape), the weights
 file, ``label_vocab.json`` and, for neural models, ``vocab.json``.
@@ -120,21 +119,22 @@ def pipeline_bundle(run_dir: Path) -> Bundle:
     from the pipeline's files (see the module docstring); a missing file is named with the Snakemake target
     that rebuilds it."""
     run_dir = Path(run_dir)
+    root, run_path = split_run_dir(run_dir)
+    evaluation = f"results/evaluation/{run_path}"
     if not run_dir.is_dir():
         raise FileNotFoundError(
-            f"no trained model at {run_dir}: train it first (snakemake --cores 2 {run_dir}/train_summary.json)"
+            f"no trained model at {run_dir}: train and evaluate it first "
+            f"(snakemake --cores 2 {evaluation}/metrics.json)"
         )
-    root, run_path = split_run_dir(run_dir)
     files = PipelineFiles(root)
-    run = files.json(f"results/models/{run_path}/{PARAMS_FILE}", f"results/models/{run_path}/train_summary.json")["run"]
+    params = files.json(f"{evaluation}/{PARAMS_FILE}", f"{evaluation}/metrics.json")
+    run = params["run"]
     weights = [run_dir / name for name in WEIGHTS_FILES if (run_dir / name).is_file()]
     if not weights:
         raise FileNotFoundError(
             f"{run_dir} holds no model file ({' or '.join(WEIGHTS_FILES)}): training has not finished "
             f"(snakemake --cores 2 results/models/{run_path}/train_summary.json)"
         )
-    evaluation = f"results/evaluation/{run_path}"
-    params = {**files.json(f"{evaluation}/{PARAMS_FILE}", f"{evaluation}/metrics.json"), "run": run}
     processed = f"data/processed/{run['dataset']}"
     card = files.json(f"{processed}/{CARD_FILE}", f"{processed}/examples.parquet")
     if "preprocess" not in card:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sgm_mlc.experiment.evaluation import label_names_of
-from sgm_mlc.experiment.linear import ranked_labels
+from sgm_mlc.experiment.linear import predict_linear
 from sgm_mlc.experiment.neural import make_task
 from sgm_mlc.experiment.runner import LINEAR_MODELS
 from sgm_mlc.models import linear
@@ -38,12 +38,14 @@ from sgm_mlc.training.loop import predict_split
 @dataclass(frozen=True)
 class LabelPrediction:
     """One predicted label: its probability at its step (sequence models) or its sigmoid probability (set
-    models), None for linear models; the most attended words with their attention weights, None for models
-    without contextual attention."""
+    models), None for linear models; the most attended words with their attention weights, and the whole
+    attention ``(words,)`` of its step over the document's (truncated) tokens, None for models without
+    contextual attention."""
 
     label: str
     probability: float | None
     attended_words: tuple[tuple[str, float], ...] | None
+    attention: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,46 +121,40 @@ class TrainedModel:
         return self._predict_neural(documents, beam_size or self.beam_size, top_words)
 
     def _predict_linear(self, documents: list[list[str]]) -> list[TextPrediction]:
-        sequences = ranked_labels(self.linear.predict(documents), self.linear.decision_scores(documents), self.labels)
+        sequences, _ = predict_linear(self.linear, documents, self.labels)  # probabilities: NaN
         return [
             TextPrediction(tuple(LabelPrediction(label, None, None) for label in sequence), None)
             for sequence in sequences
         ]
 
-    def _predict_neural(self, documents: list[list[str]], beam_size: int | None, top_words: int) -> list[TextPrediction]:
+    def _predict_neural(
+        self, documents: list[list[str]], beam_size: int | None, top_words: int
+    ) -> list[TextPrediction]:
         training = self.params["training"]
         max_length = training["max_source_length"]
-        encoded = encode_examples(
-            [str(i) for i in range(len(documents))],
-            [self.vocabulary.encode(tokens) for tokens in documents],
-            [[] for _ in documents],
-            self.labels,
-            max_length,
-        )
+        ids = [str(i) for i in range(len(documents))]
+        words = [self.vocabulary.encode(tokens) for tokens in documents]
+        encoded = encode_examples(ids, words, [[] for _ in documents], self.labels, max_length)
         task = make_task(self.name, self.params, beam_size or 1)
         batching = (training["eval_batch_size"], self.device, self.bf16, training["eval_max_tokens"])
         predictions = predict_split(self.network, task, encoded, *batching)
         names = label_names_of(predictions, self.labels)
         if not self.is_sequence_model:
             return [
-                TextPrediction(tuple(LabelPrediction(*pair, None) for pair in zip(labels, p.step_probabilities)), None)
-                for labels, p in zip(names, predictions)
+                TextPrediction(tuple(LabelPrediction(name, probability, None) for name, probability in pairs), None)
+                for pairs in (zip(labels, p.step_probabilities) for labels, p in zip(names, predictions))
             ]
         decoded = replace(encoded, labels=tuple(tuple(i - FIRST_LABEL for i in p.labels) for p in predictions))
         replays = replay_decoding(self.network, decoded, *batching)
-        has_attention = self.network.attention is not None
         results = []
         for tokens, labels, prediction, replay in zip(documents, names, predictions, replays):
-            words = [
-                tuple(attended_words(weights, tokens[:max_length], top_words)) if has_attention else None
-                for weights in replay.attention
-            ]
+            if self.network.attention is None:  # no contextual attention: nothing to show
+                attended, rows = [None] * len(labels), [None] * len(labels)
+            else:
+                attended = [tuple(attended_words(row, tokens[:max_length], top_words)) for row in replay.attention]
+                rows = [tuple(row.tolist()) for row in replay.attention]
+            steps = zip(labels, prediction.step_probabilities, attended, rows)
             ended_by_eos = len(labels) < task.max_decode_length
-            results.append(
-                TextPrediction(
-                    tuple(LabelPrediction(*triple) for triple in zip(labels, prediction.step_probabilities, words)),
-                    replay.end_probability if ended_by_eos else None,
-                )
-            )
+            end = replay.end_probability if ended_by_eos else None
+            results.append(TextPrediction(tuple(LabelPrediction(*step) for step in steps), end))
         return results
-

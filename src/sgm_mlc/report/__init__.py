@@ -1,1 +1,2 @@
-"""Summaries of finished runs: the metrics table and training curves that DVC shows."""
+"""Finished runs turned into what people read: the metrics and curves DVC shows (``summary``), and the report
+of the experiment plan, built from the result files only (``build.build_report``)."""

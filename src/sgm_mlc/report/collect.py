@@ -12,7 +12,7 @@ file                                                                        made
 ``results/tracking/experiment.json``                                        ``init_tracking``
 ``results/cross_dataset/<source>__<target>/<model>/…/metrics.json``         ``evaluate_cross_dataset``
 ``results/tracking/cross_dataset/<source>__<target>/<model>/…/run.json``    ``log_cross_dataset_run``
-``results/interpret/<dataset>/examples.json``                               ``interpret_examples``
+``results/interpret/<dataset>/examples.json`` (when a sequence model runs)  ``explain_examples``
 ``data/processed/<dataset>/card.json``, ``examples.parquet``                ``preprocess_to_parquet``
 ==========================================================================  ==========================
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan
+from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan, explained_runs
 
 EXPERIMENT_FILE = "results/tracking/experiment.json"
 
@@ -38,10 +38,12 @@ class MissingInputs(FileNotFoundError):
 
 
 def metrics_file(run: Run | CrossRun) -> str:
+    """The metrics file of a run or of a cross-dataset evaluation, relative to the project."""
     return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
 
 
 def predictions_file(run: Run) -> str:
+    """The predictions table of a run, relative to the project."""
     return f"{run.folder('evaluation')}/predictions.parquet"
 
 
@@ -79,13 +81,18 @@ def report_inputs(params: dict[str, Any]) -> dict[str, str]:
         files[f"data/processed/{dataset}/examples.parquet"] = "preprocess_to_parquet"
     for dataset in plan.tables:
         files[f"data/processed/{dataset}/card.json"] = "preprocess_to_parquet"
-        if params["experiments"]["interpretability"]["examples"] > 0:
-            files[f"results/interpret/{dataset}/examples.json"] = "interpret_examples"
+    for dataset in explained_datasets(params, plan):
+        files[f"results/interpret/{dataset}/examples.json"] = "explain_examples"
     for run in plan.runs:
         files.update(run_files(run))
     for cross in plan.cross_runs:
         files.update(cross_files(cross))
     return files
+
+
+def explained_datasets(params: dict[str, Any], plan: Plan) -> list[str]:
+    """Datasets with interpretability examples (see :func:`~sgm_mlc.experiment.plan.explained_runs`)."""
+    return list(explained_runs(params, plan))
 
 
 class Results:
@@ -96,6 +103,7 @@ class Results:
         self.project_dir = Path(project_dir)
         self.plan: Plan = experiment_plan(params)
         self.inputs = report_inputs(params)
+        self.explained = explained_datasets(params, self.plan)
         missing = [(path, rule) for path, rule in self.inputs.items() if not (self.project_dir / path).is_file()]
         if missing:
             lines = "\n".join(f"  {path}  (made by rule {rule})" for path, rule in missing)
@@ -105,6 +113,7 @@ class Results:
         self.predictions = cache(self._read_predictions)
 
     def path(self, relative: str) -> Path:
+        """``relative`` (to the project) as a path."""
         return self.project_dir / relative
 
     def _read_json(self, relative: str) -> Any:

@@ -6,18 +6,22 @@ Each function takes plain numbers already read from the results files and return
 from __future__ import annotations
 
 import io
+import itertools
 import statistics
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 100
 COLORS = [f"C{index}" for index in range(10)]
 
 
-def training_curves(curves: Mapping[str, Sequence[tuple[int, Sequence[int], Sequence[float]]]], dataset: str) -> bytes:
+def training_curves(
+    curves: Mapping[str, Sequence[tuple[int, Sequence[int], Sequence[float]]]], dataset: str
+) -> bytes:
     """Validation micro-F1 per epoch: ``curves[model]`` holds ``(seed, epochs, scores)`` per seed run."""
     figure, axes = _figure(7, 4)
     for color, (model, runs) in zip(_cycle(), curves.items()):
@@ -25,12 +29,15 @@ def training_curves(curves: Mapping[str, Sequence[tuple[int, Sequence[int], Sequ
             axes.plot(epochs, scores, color=color, marker="o", markersize=3, alpha=0.85,
                       label=model if index == 0 else None, linestyle="-" if index == 0 else "--")
     axes.set(xlabel="epoch", ylabel="validation micro-F1", title=f"Training curves on {dataset} (one line per seed)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="lower right", fontsize="small")
     axes.grid(alpha=0.3)
     return _png(figure)
 
 
-def label_f1_by_frequency(frequencies: Mapping[str, int], systems: Mapping[str, Mapping[str, float]], dataset: str) -> bytes:
+def label_f1_by_frequency(
+    frequencies: Mapping[str, int], systems: Mapping[str, Mapping[str, float]], dataset: str
+) -> bytes:
     """Per-label test F1 against the label's train frequency (log scale); head and tail split at the median
     frequency, with each system's mean F1 on either side in the legend."""
     figure, axes = _figure(7, 4)
@@ -74,7 +81,7 @@ def label_set_sizes(true_sizes: Sequence[int], predicted: Mapping[str, Sequence[
 def order_bars(scores: Mapping[str, Mapping[str, tuple[float, float]]], dataset: str) -> bytes:
     """Test micro-F1 of each model (groups) with each label order (bars): mean with a std error bar."""
     orders = list(dict.fromkeys(order for by_order in scores.values() for order in by_order))
-    width = 0.8 / max(len(orders), 1)
+    width = min(0.8 / max(len(orders), 1), 0.25)
     positions = np.arange(len(scores))
     figure, axes = _figure(7, 4)
     for index, (color, order) in enumerate(zip(_cycle(), orders)):
@@ -89,7 +96,9 @@ def order_bars(scores: Mapping[str, Mapping[str, tuple[float, float]]], dataset:
     return _png(figure)
 
 
-def attention_heatmap(tokens: Sequence[str], labels: Sequence[str], weights: Sequence[Sequence[float]], title: str) -> bytes:
+def attention_heatmap(
+    tokens: Sequence[str], labels: Sequence[str], weights: Sequence[Sequence[float]], title: str
+) -> bytes:
     """Attention of each generated label (rows) over the document's tokens (columns)."""
     matrix = np.asarray(weights, dtype=float).reshape(len(labels), len(tokens))
     figure, axes = _figure(min(max(6.0, 0.16 * len(tokens) + 2), 24.0), 1.2 + 0.35 * max(len(labels), 1))
@@ -113,8 +122,8 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _cycle() -> list[str]:
-    return COLORS * 10
+def _cycle() -> itertools.cycle:
+    return itertools.cycle(COLORS)
 
 
 def _mean(values: Sequence[float]) -> str:

@@ -4,7 +4,7 @@ paired test says the difference is significant. Nothing here is written by hand 
 from __future__ import annotations
 
 from sgm_mlc.report.document import MetricCell, PValueCell, Table, p_clause
-from sgm_mlc.report.tables import PROPOSED_MODEL
+from sgm_mlc.report.tables import PROPOSED_MODEL, names
 
 _TIE = 1e-12
 
@@ -18,7 +18,7 @@ def main_findings(table: Table) -> list[str]:
         best = max(cell.mean for cell in f1.values())
         leaders = [label for label, cell in f1.items() if abs(cell.mean - best) <= _TIE]
         sentences.append(
-            f"On {table.dataset}, the highest micro-F1 is {_names(leaders)}'s ({f1[leaders[0]].text})."
+            f"On {table.dataset}, the highest micro-F1 is {names(leaders)}'s ({f1[leaders[0]].text})."
         )
     if PROPOSED_MODEL not in rows or "p_micro_f1" not in table.headers:
         return sentences
@@ -45,7 +45,7 @@ def main_findings(table: Table) -> list[str]:
                 verdicts[side].append(f"{label} ({p_clause(p_subset.test.p_value)})")
     clauses = [f"{side} {', '.join(labels)}" for side, labels in verdicts.items() if labels]
     if clauses:
-        sentences.append(f"On subset accuracy, {PROPOSED_MODEL} is {'; '.join(clauses)} (α = {alpha}).")
+        sentences.append(f"On subset accuracy (α = {alpha}), {PROPOSED_MODEL} is {'; '.join(clauses)}.")
     return sentences
 
 
@@ -87,7 +87,8 @@ def comparison(
     """"On <dataset>, <higher> reaches higher <metric> than <lower> (<x> vs <y>, p = …)", or a tie."""
     (label_a, cell_a), (label_b, cell_b) = a, b
     if abs(cell_a.mean - cell_b.mean) <= _TIE:
-        return f"On {dataset}, {label_a} and {label_b} tie on {metric} ({cell_a.text}, {p_clause(p_value.test.p_value)})"
+        p_text = p_clause(p_value.test.p_value)
+        return f"On {dataset}, {label_a} and {label_b} tie on {metric} ({cell_a.text}, {p_text})"
     (high, high_cell), (low, low_cell) = (a, b) if cell_a.mean > cell_b.mean else (b, a)
     return (
         f"On {dataset}, {high} reaches higher {metric} than {low} "
@@ -109,8 +110,4 @@ def verdict(ahead: float, p_value: PValueCell) -> str:
 
 def _scored(cell: object) -> bool:
     return isinstance(cell, MetricCell) and cell.mean is not None
-
-
-def _names(labels: list[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 

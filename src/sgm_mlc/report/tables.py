@@ -34,21 +34,29 @@ METRICS: dict[str, tuple[str, bool, int]] = {
 ORDER_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "position_deviation")
 P_COLUMNS = {"p_micro_f1": "p (micro-F1)", "p_subset_accuracy": "p (subset acc.)"}
 TESTED = {"p_micro_f1": "micro_f1", "p_subset_accuracy": "subset_accuracy"}
+BOLD_NOTE = "Bold: the best value of the column."
 _TIE = 1e-12
 
 
-def seeds_note(rows: Sequence[str]) -> str:
-    deterministic = [model for model in rows if model in DETERMINISTIC_MODELS]
+def seeds_note(models: Sequence[str]) -> str:
+    """How the cells aggregate seeds, and which models are deterministic (run once)."""
     note = (
         "Test split. Each cell is the mean ± sample standard deviation over the n seed runs of its row; the "
-        "s<seed> links open each run in MLflow. ↓: lower is better; bold: the best value of the column."
+        "links (s<seed>) open each seed's run in MLflow. ↓: lower is better."
     )
+    deterministic = [model for model in dict.fromkeys(models) if model in DETERMINISTIC_MODELS]
     if deterministic:
+        verb = "gives" if len(deterministic) == 1 else "give"
         note += (
-            f" {', '.join(deterministic)} give the same result for every seed: run once (n = 1, deterministic), "
+            f" {names(deterministic)} {verb} the same result for every seed: run once (n = 1, deterministic), "
             "not counted as independent seeds."
         )
     return note
+
+
+def names(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Table:
@@ -61,7 +69,7 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Tabl
         if tested:
             cells.update(p_cells(comparisons, runs[PROPOSED_MODEL], model_runs, model == PROPOSED_MODEL))
         rows.append(Row(model, cells))
-    notes = [seeds_note(list(runs)), "Position deviation is defined for sequence models only."]
+    notes = [seeds_note(list(runs)), f"{BOLD_NOTE} Position deviation is defined for sequence models only."]
     notes.append(
         f"{comparisons.describe()} Each baseline is tested against {PROPOSED_MODEL}."
         if tested
@@ -87,7 +95,9 @@ def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> 
         cells.update(metric_cells(results, variant_runs, METRICS))
         cells.update(p_cells(comparisons, full, variant_runs, variant == DEFAULT_VARIANT))
         rows.append(Row(f"{model} {variant}" if variant != DEFAULT_VARIANT else f"{model} (full)", cells))
-    notes = [seeds_note([model]), f"{comparisons.describe()} Each variant is tested against the full {model}."]
+    notes = [
+        seeds_note([model]), BOLD_NOTE, f"{comparisons.describe()} Each variant is tested against the full {model}."
+    ]
     columns = {"switches": "switches", **headers(True)}
     return marked_best(Table("ablations", dataset, f"Ablations of {model} on {dataset}", columns, rows, notes))
 
@@ -117,6 +127,7 @@ def cross_blocks(results: Results, dataset: str) -> list[Table | Facts]:
         ]
         notes = [
             seeds_note(list(by_model)),
+            BOLD_NOTE,
             f"Trained on {dataset}, scored on the test split of {target} over the labels mapped between the two "
             f"datasets only (workflow/label_maps/{dataset}__{target}.tsv); target labels outside the map are "
             "not scored, so these numbers do not compare with the in-dataset tables.",
@@ -139,6 +150,8 @@ def label_map_facts(results: Results, cross: CrossRun) -> Facts:
 
 def describe(value: Any) -> str:
     """A label map entry in words: lists and label → count maps spelled out, anything else as JSON."""
+    if isinstance(value, dict) and value and all(isinstance(name, str) for name in value.values()):
+        return f"{len(value)}: " + ", ".join(f"{key} → {name}" for key, name in value.items())
     if isinstance(value, dict) and all(isinstance(count, (int, float)) for count in value.values()):
         ordered = sorted(value.items(), key=lambda item: (-item[1], item[0]))
         return f"{len(value)}: " + ", ".join(f"{label} ({count:g})" for label, count in ordered) if value else "none"
@@ -150,11 +163,13 @@ def describe(value: Any) -> str:
 
 
 def headers(tested: bool) -> dict[str, str]:
+    """Column key → heading: n, every metric, and the p-value columns when ``tested``."""
     columns = {"n": "n", **{metric: heading for metric, (heading, _, _) in METRICS.items()}}
     return {**columns, **P_COLUMNS} if tested else columns
 
 
 def count_cell(model: str, runs: Sequence[Run | CrossRun]) -> TextCell:
+    """The n of a row, marked when the model is deterministic."""
     return TextCell(f"{len(runs)} (deterministic)" if model in DETERMINISTIC_MODELS else str(len(runs)))
 
 
@@ -178,11 +193,15 @@ def run_values(results: Results, runs: Sequence[Run | CrossRun], metric: str) ->
             return None
         seed = run.run.seed if isinstance(run, CrossRun) else run.seed
         tracked = results.tracked(run)
-        values.append(Value(block[metric], metrics_file(run), (SPLIT, metric), seed, tracked["run_id"], results.link(run)))
+        values.append(
+            Value(block[metric], metrics_file(run), (SPLIT, metric), seed, tracked["run_id"], results.link(run))
+        )
     return values
 
 
-def p_cells(comparisons: Comparisons, reference: Sequence[Run], runs: Sequence[Run], is_reference: bool) -> dict[str, Cell]:
+def p_cells(
+    comparisons: Comparisons, reference: Sequence[Run], runs: Sequence[Run], is_reference: bool
+) -> dict[str, Cell]:
     """The p-value columns of a row tested against ``reference`` ("—" on the reference row itself)."""
     if is_reference:
         return {column: TextCell(DASH) for column in P_COLUMNS}
@@ -191,7 +210,8 @@ def p_cells(comparisons: Comparisons, reference: Sequence[Run], runs: Sequence[R
 
 
 def marked_best(table: Table) -> Table:
-    """``table`` with the best mean of each metric column in bold, among the rows of each group."""
+    """``table`` with the best mean of each metric column in bold, among the rows of each group (of two rows
+    or more)."""
     for column in table.headers:
         if column not in METRICS:
             continue
@@ -199,7 +219,7 @@ def marked_best(table: Table) -> Table:
         for group in {row.group for row in table.rows}:
             cells = [row.cells[column] for row in table.rows if row.group == group]
             means = [cell.mean for cell in cells if isinstance(cell, MetricCell) and cell.mean is not None]
-            if not means:
+            if len(means) < 2:
                 continue
             best = min(means) if lower else max(means)
             for cell in cells:

@@ -9,7 +9,8 @@ from typing import Any
 from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.tracking.runs import get_or_create_run, git_commit, log_run, run_key
+from sgm_mlc.git import git_commit
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key
 
 RULE = "log_dataset_card"
 

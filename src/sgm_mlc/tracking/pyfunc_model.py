@@ -1,11 +1,11 @@
 """A trained model as an MLflow pyfunc: the model's bundle (:mod:`sgm_mlc.predict.bundle`) as its one artifact,
-and :class:`~sgm_mlc.predict.TrainedModel` behind ``predict``, so ``mlflow models serve`` answers as
+and :class:`~sgm_mlc.predict.model.TrainedModel` behind ``predict``, so ``mlflow models serve`` answers as
 ``sgm-mlc predict`` does.
 
-Input: a DataFrame with a ``text`` column (``{"dataframe_records": [{"text": …}]}`` when served), or a list of
-strings (``{"inputs": […]}``). Output: one row per text with ``labels``, ``probabilities``,
-``end_probability`` and ``attended_words`` (:meth:`~sgm_mlc.predict.TextPrediction.record`). Optional params:
-``top_words`` and, for sequence models, ``beam_size``.
+Input: a DataFrame with a ``text`` column; served, ``{"dataframe_records": [{"text": …}, …]}``,
+``{"dataframe_split": …}`` or ``{"inputs": [text, …]}``. Output: one row per text with ``labels``,
+``probabilities``, ``end_probability`` and ``attended_words`` (:meth:`~sgm_mlc.predict.model.TextPrediction.record`).
+Optional params: ``top_words`` and, for sequence models, ``beam_size``.
 
 The model is logged as the MLflow 3 *logged model* ``model`` of its training run (``runs:/<run id>/model``),
 without ``code_paths``: it loads ``sgm_mlc`` from the environment, as ``mlflow models serve --env-manager
@@ -30,7 +30,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from sgm_mlc.predict import Bundle, TrainedModel, read_bundle
+from sgm_mlc.predict.bundle import Bundle, read_bundle
+from sgm_mlc.predict.model import TrainedModel
 
 MODEL_NAME = "model"
 BUNDLE_ARTIFACT = "bundle"
@@ -43,12 +44,13 @@ INPUT_EXAMPLE = "Shares of the company rose after it reported higher quarterly e
 
 class TrainedModelPyfunc(mlflow.pyfunc.PythonModel):
     """The pyfunc wrapper (see the module docstring); ``self.model`` is the loaded
-    :class:`~sgm_mlc.predict.TrainedModel`."""
+    :class:`~sgm_mlc.predict.model.TrainedModel`."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.model = TrainedModel(read_bundle(Path(context.artifacts[BUNDLE_ARTIFACT])))
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One row per text of ``model_input`` (see the module docstring)."""
         params = params or {}
         predictions = self.model.predict(
             input_texts(model_input),
@@ -58,15 +60,12 @@ class TrainedModelPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame([prediction.record() for prediction in predictions], columns=list(OUTPUT_COLUMNS))
 
 
-def input_texts(model_input: Any) -> list[str]:
-    """The texts of a pyfunc input: a DataFrame's ``text`` column, or a list of strings."""
-    if isinstance(model_input, pd.DataFrame):
-        if TEXT_COLUMN not in model_input.columns:
-            raise ValueError(f"the input needs a {TEXT_COLUMN!r} column; it has {list(model_input.columns)}")
-        return [str(text) for text in model_input[TEXT_COLUMN]]
-    if isinstance(model_input, (list, tuple, pd.Series)) and all(isinstance(text, str) for text in model_input):
-        return list(model_input)
-    raise ValueError(f"expected a DataFrame with a {TEXT_COLUMN!r} column or a list of strings, got {type(model_input).__name__}")
+def input_texts(frame: pd.DataFrame) -> list[str]:
+    """The ``text`` column of a pyfunc input (MLflow has checked the column against the signature)."""
+    texts = list(frame[TEXT_COLUMN])
+    if not all(isinstance(text, str) for text in texts):
+        raise ValueError(f"every {TEXT_COLUMN!r} of the input must be one string")
+    return texts
 
 
 def signature(bundle: Bundle) -> ModelSignature:
@@ -97,7 +96,11 @@ def tracking_store(uri: str) -> Iterator[None]:
 
 def log_pyfunc_model(uri: str, run_id: str, bundle: Bundle) -> str:
     """Log ``bundle`` as the pyfunc model ``model`` of run ``run_id`` (idempotent, see the module docstring);
-    return the logged model's id."""
+    return the logged model's id.
+
+    The logged model is created here, in the run's experiment, and linked to the run as its output: without an
+    active run ``log_model`` would file it under the default experiment, and re-opening the finished run to make
+    it active would rewrite the run's status and end time."""
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_run(run_id).info.experiment_id
     digest = bundle.digest()
@@ -125,7 +128,7 @@ def log_pyfunc_model(uri: str, run_id: str, bundle: Bundle) -> str:
 
 
 def load_logged_model(uri: str, run_id: str) -> TrainedModel:
-    """The :class:`~sgm_mlc.predict.TrainedModel` logged as ``runs:/<run_id>/model`` in the store ``uri``."""
+    """The :class:`~sgm_mlc.predict.model.TrainedModel` logged as ``runs:/<run_id>/model`` in the store ``uri``."""
     client = MlflowClient(tracking_uri=uri)
     try:
         client.get_run(run_id)

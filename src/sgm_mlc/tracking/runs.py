@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -106,17 +105,6 @@ def log_run(
     for artifact in artifacts:
         with_lock_retries(lambda: client.log_artifact(run_id, str(artifact)))
     with_lock_retries(lambda: client.set_terminated(run_id, "FINISHED"))
-
-
-def git_commit(directory: Path) -> str:
-    """The commit checked out in ``directory`` (``unknown`` outside a git work tree)."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip()
 
 
 def with_lock_retries(action: Callable[[], T]) -> T:

@@ -1,8 +1,9 @@
 """Log one finished training run (files first, tracking second) as an MLflow run.
 
 Everything comes from the run's files, so the same command re-logs a run whose tracking failed (a store
-that was unreachable): per-epoch metrics from ``history.json``, final metrics from ``metrics.json``, and the
-model, predictions and summaries as artifacts.
+that was unreachable): per-epoch metrics from ``history.json``, final metrics from ``metrics.json``, the
+model, predictions and summaries as artifacts, and the model as an MLflow pyfunc (``runs:/<run id>/model``, see
+:mod:`sgm_mlc.tracking.pyfunc_model`), which ``mlflow models serve`` serves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.tracking.runs import get_or_create_run, git_commit, log_run, run_key
+from sgm_mlc.git import git_commit
+from sgm_mlc.predict.bundle import pipeline_bundle
+from sgm_mlc.tracking.pyfunc_model import MODEL_NAME, log_pyfunc_model
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key, with_lock_retries
 
 RULE = "train_model"
 MODEL_FILES = ("model.pt", "model.joblib")
@@ -52,7 +56,8 @@ def log_training_run(
     examples_path: Path,
     project_dir: Path,
 ) -> dict[str, str]:
-    """Get or create the run of ``wildcards`` (dataset, model, order, seed) and log it; return its ids."""
+    """Get or create the run of ``wildcards`` (dataset, model, variant, order, seed) and log it, the model
+    included; return its ids and the model's URI."""
     client = MlflowClient(tracking_uri=uri)
     key = run_key(RULE, wildcards, params)
     name = "-".join(wildcards[part] for part in ("dataset", "model", "variant", "order", "seed"))
@@ -69,4 +74,12 @@ def log_training_run(
     artifacts = [model_dir / f for f in MODEL_FILES + RUN_FILES if (model_dir / f).is_file()]
     artifacts += [evaluation_dir / f for f in EVALUATION_FILES]
     log_run(client, run_id, params, epoch_metrics(history) + final_metrics(metrics), tags, artifacts)
-    return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}
+    bundle = pipeline_bundle(model_dir)
+    with_lock_retries(lambda: log_pyfunc_model(uri, run_id, bundle))
+    return {
+        "run_id": run_id,
+        "run_key": key,
+        "tracking_uri": uri,
+        "experiment": experiment,
+        "model_uri": f"runs:/{run_id}/{MODEL_NAME}",
+    }

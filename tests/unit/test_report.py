@@ -1,0 +1,257 @@
+"""The report built from tiny fabricated results: every number traceable to its file, self-contained HTML."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sgm_mlc.data.download import sha256_of
+from sgm_mlc.experiment.plan import experiment_plan
+from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
+from sgm_mlc.report.build import build_report
+from sgm_mlc.report.collect import MissingInputs, report_inputs
+from sgm_mlc.report.provenance import params_sha256
+
+UI_URL = "http://127.0.0.1:5000"
+EXPERIMENT_ID = "7"
+LABELS = [f"l{j}" for j in range(6)]
+TEST_DOCUMENTS = 60
+# How often each system flips a label (lower is better); seeds shift it a little.
+NOISE = {"br": 0.25, "sgm": 0.04, "no_ge": 0.12}
+BENCHMARK_SECONDS = {"train_model": [1.5, 2.25], "evaluate_model": [0.5]}
+
+PARAMS = {
+    "run": {"datasets": ["synthetic"], "models": ["br", "sgm"], "order": "frequency", "seeds": [1, 2]},
+    "experiments": {
+        "ablations": {"model": "sgm", "variants": {"no_ge": {"hidden_size": 4}}},
+        "label_orders": {"models": ["sgm"], "orders": ["frequency", "random"]},
+        "cross_dataset": [{"train": "synthetic", "test": "reuters21578", "models": ["sgm"]}],
+        "significance": {"method": "approximate_randomization", "resamples": 300, "alpha": 0.05, "seed": 0},
+        "interpretability": {"examples": 1, "top_words": 2},
+    },
+    "models": {"br": {"C": 1.0}, "sgm": {"hidden_size": 8}},
+    "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "sgm-mlc", "ui_url": UI_URL},
+}
+
+
+def _write(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload), encoding="utf-8")
+
+
+def _noisy(rng, truth, flip):
+    return [[label for label in LABELS if (label in labels) != (rng.random() < flip)] for labels in truth]
+
+
+def _tracked(run_id: str) -> dict:
+    return {"run_id": run_id, "run_key": run_id, "tracking_uri": "sqlite:///mlflow.db", "experiment": "sgm-mlc"}
+
+
+def _fabricate(root: Path, params: dict) -> None:
+    """Every file the report reads, for ``params``'s plan, with metrics computed from the predictions."""
+    rng = np.random.default_rng(0)
+    truth = [[label for label in LABELS if rng.random() < 0.35] for _ in range(TEST_DOCUMENTS)]
+    ids = [f"d{i:03d}" for i in range(TEST_DOCUMENTS)]
+    plan = experiment_plan(params)
+    _write(root / "results/tracking/experiment.json", {**_tracked("-"), "experiment_id": EXPERIMENT_ID})
+    for dataset in plan.datasets:
+        (root / f"data/processed/{dataset}").mkdir(parents=True)
+        (root / f"data/processed/{dataset}/examples.parquet").write_bytes(dataset.encode())
+    frequencies = {label: 5 * (j + 1) for j, label in enumerate(LABELS)}
+    _write(root / "data/processed/synthetic/card.json", {
+        "dataset": "synthetic", "documents": 200, "labels": len(LABELS), "label_cardinality": 2.1,
+        "splits": {"train": {"documents": 120, "label_frequencies": frequencies},
+                   "valid": {"documents": 20}, "test": {"documents": TEST_DOCUMENTS}},
+    })
+    for run in plan.runs:
+        noise = NOISE[run.variant if run.variant in NOISE else run.model] + 0.01 * run.seed
+        predicted = _noisy(rng, truth, noise + (0.03 if run.order == "random" else 0))
+        report = multilabel_report(
+            to_multi_hot(truth, LABELS), to_multi_hot(predicted, LABELS), LABELS, truth, predicted
+        )
+        evaluation, models = root / run.folder("evaluation"), root / run.folder("models")
+        _write(evaluation / "metrics.json", {"valid": report, "test": {**report, "documents_per_second": 100.0}})
+        pd.DataFrame({
+            "id": ids, "split": "test", "true_labels": truth, "predicted_labels": predicted,
+            "step_probabilities": [[0.9] * len(labels) for labels in predicted],
+        }).to_parquet(evaluation / "predictions.parquet")
+        _write(models / "train_summary.json", {"model": run.model, "device": "cpu"})
+        if run.model == "sgm":
+            _write(models / "history.json", [
+                {"epoch": epoch, "train_loss": 1 / epoch, "learning_rate": 0.002, "valid_micro_f1": 0.5 + 0.1 * epoch}
+                for epoch in (1, 2, 3)
+            ])
+        _write(root / run.folder("tracking") / "run.json", _tracked(f"id-{run.name}"))
+    for cross in plan.cross_runs:
+        mapped = LABELS[:4]
+        predicted = [[label for label in labels if label in mapped] for labels in _noisy(rng, truth, 0.2)]
+        target = [[label for label in labels if label in mapped] for labels in truth]
+        report = multilabel_report(to_multi_hot(target, mapped), to_multi_hot(predicted, mapped), mapped)
+        _write(root / cross.folder / "metrics.json", {"test": report, "label_map": {
+            "mapped_labels": {label: label.upper() for label in mapped},
+            "target_labels_outside_map": {"grain": 5, "crude": 2},
+        }})
+        tracking = root / "results/tracking" / cross.folder.removeprefix("results/")
+        _write(tracking / "run.json", _tracked(f"id-cross-{cross.run.seed}"))
+    _write(root / "results/interpret/synthetic/examples.json", {
+        "run": plan.tables["synthetic"].main["sgm"][0].path,
+        "examples": [{
+            "id": "d000", "tokens": ["wheat", "price", "rose"], "true_labels": ["l0", "l2"],
+            "steps": [{"label": "l0", "probability": 0.91, "attention": [0.7, 0.2, 0.1]},
+                      {"label": "l2", "probability": 0.55, "attention": [0.1, 0.3, 0.6]}],
+        }],
+    })
+    for rule, seconds in BENCHMARK_SECONDS.items():
+        for index, value in enumerate(seconds):
+            path = root / f"results/benchmarks/{rule}/synthetic/job{index}.tsv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"s\th:m:s\tmax_rss\n{value}\t0:00:01\t10.0\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    params = copy.deepcopy(PARAMS)
+    _fabricate(root, params)
+    summary = build_report(params, root, root / "results/report")
+    out = root / "results/report"
+    return {
+        "root": root,
+        "summary": summary,
+        "numbers": json.loads((out / "numbers.json").read_text(encoding="utf-8")),
+        "html": (out / "index.html").read_text(encoding="utf-8"),
+        "markdown": (out / "report.md").read_text(encoding="utf-8"),
+        "out": out,
+    }
+
+
+def _cell(numbers, table, row, column):
+    (cell,) = [c for c in numbers["cells"] if (c["table"], c["row"], c["column"]) == (table, row, column)]
+    return cell
+
+
+def test_every_number_equals_its_source(built):
+    root, numbers = built["root"], built["numbers"]
+    assert len(numbers["values"]) > 50
+    for entry in numbers["values"]:
+        payload = json.loads((root / entry["file"]).read_text(encoding="utf-8"))
+        for key in entry["key"]:
+            payload = payload[key]
+        assert payload == entry["value"], entry
+        assert entry["link"] == f"{UI_URL}/#/experiments/{EXPERIMENT_ID}/runs/{entry['run_id']}"
+    where = ("dataset", "table", "row", "column")
+    for cell in numbers["cells"]:
+        values = [v["value"] for v in numbers["values"] if all(v[key] == cell[key] for key in where)]
+        assert cell["n"] == len(values)
+        assert cell["mean"] == pytest.approx(statistics.fmean(values))
+        assert cell["text"] in built["html"]
+
+
+def test_tables_cover_the_plan(built):
+    numbers = built["numbers"]
+    tables = {(c["table"], c["row"]) for c in numbers["cells"]}
+    assert {("main", "br"), ("main", "sgm"), ("ablations", "sgm (full)"), ("ablations", "sgm no_ge"),
+            ("label_orders", "sgm / frequency"), ("label_orders", "sgm / random"),
+            ("cross:reuters21578", "sgm")} <= tables
+    # position deviation: sequence models only
+    assert not [c for c in numbers["cells"] if c["row"] == "br" and c["column"] == "position_deviation"]
+    assert _cell(numbers, "main", "sgm", "position_deviation")["n"] == 2
+
+
+def test_html_is_self_contained(built):
+    html = built["html"]
+    remote = re.findall(r"""(?:src|href)\s*=\s*["']?(https?://[^"'\s>]*)""", html, flags=re.I)
+    assert remote, "the MLflow links are missing"
+    assert all(url.startswith(f"{UI_URL}/#/experiments/{EXPERIMENT_ID}/runs/") for url in remote)
+    assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
+    assert html.count('src="data:image/png;base64,') == len(built["summary"]["figures"])
+
+
+def test_best_values_bold_and_deterministic_model_marked(built):
+    numbers, html = built["numbers"], built["html"]
+    for column in ("micro_f1", "hamming_loss", "subset_accuracy"):
+        sgm, br = _cell(numbers, "main", "sgm", column), _cell(numbers, "main", "br", column)
+        assert sgm["bold"] and not br["bold"]
+        assert f"<strong>{sgm['text']}</strong>" in html
+    assert _cell(numbers, "main", "br", "micro_f1")["n"] == 1
+    assert _cell(numbers, "main", "br", "micro_f1")["std"] is None
+    assert "1 (deterministic)" in html and "1 (deterministic)" in built["markdown"]
+    # each seed of a cell links to its own run
+    for seed in (1, 2):
+        assert f"/runs/id-synthetic-sgm-default-frequency-{seed}" in html
+    # best order per model: one of the two orders, not both
+    orders = [_cell(numbers, "label_orders", f"sgm / {o}", "micro_f1")["bold"] for o in ("frequency", "random")]
+    assert sorted(orders) == [False, True]
+
+
+def test_p_values_and_findings(built):
+    tests = {(t["table"], t["row"], t["column"]): t for t in built["numbers"]["tests"]}
+    assert set(tests) == {("main", "br", "p_micro_f1"), ("main", "br", "p_subset_accuracy"),
+                          ("ablations", "sgm no_ge", "p_micro_f1"), ("ablations", "sgm no_ge", "p_subset_accuracy")}
+    dominated = tests[("main", "br", "p_micro_f1")]
+    assert dominated["significant"] and dominated["p_value"] < 0.05 and dominated["text"].endswith("†")
+    assert dominated["score_reference"] > dominated["score_row"]
+    assert dominated["files"] and all(f.endswith("predictions.parquet") for f in dominated["files"])
+    assert dominated["text"] in built["html"]
+    assert "On synthetic, sgm reaches higher micro-F1 than br (" in built["html"]
+    assert "SGM wins here (significant at α = 0.05)." in built["html"]
+
+
+def test_cross_dataset_and_interpretability(built):
+    html = built["html"]
+    assert "mapped labels only" in html and "not scored" in html
+    assert "grain (5), crude (2)" in html
+    assert "generated l0 (0.91), l2 (0.55)" in html
+    assert "wheat (0.70), price (0.20)" in html
+
+
+def test_markdown_and_figures(built):
+    out, markdown = built["out"], built["markdown"]
+    names = {Path(path).name for path in built["summary"]["figures"]}
+    assert {"synthetic-training-curves.png", "synthetic-label-f1.png", "synthetic-label-set-sizes.png",
+            "synthetic-orders.png", "synthetic-attention-0.png"} == names
+    for name in names:
+        assert (out / "figures" / name).read_bytes().startswith(b"\x89PNG")
+        assert f"](figures/{name})" in markdown
+    assert "| sgm ([s1](" in markdown and "[s2](" in markdown and "†" in markdown
+
+
+def test_provenance(built):
+    root, facts = built["root"], built["numbers"]["provenance"]
+    assert facts["params_sha256"] == params_sha256(PARAMS)
+    assert facts["dataset_sha256"]["reuters21578"] == sha256_of(root / "data/processed/reuters21578/examples.parquet")
+    assert facts["phase_seconds"]["train_model"] == {"seconds": 3.75, "jobs": 2}
+    assert facts["packages"]["numpy"] == np.__version__
+    assert facts["training_devices"] == {"cpu": len(experiment_plan(PARAMS).runs)}
+    assert "Wall-clock time per rule" in built["html"]
+
+
+def test_missing_inputs_name_file_and_rule(tmp_path):
+    with pytest.raises(MissingInputs) as raised:
+        build_report(PARAMS, tmp_path, tmp_path / "report")
+    message = str(raised.value)
+    metrics = "results/evaluation/synthetic/sgm/default/frequency/seed1/metrics.json"
+    assert f"{metrics}  (made by rule evaluate_model)" in message
+    assert "results/tracking/experiment.json  (made by rule init_tracking)" in message
+    assert len(message.splitlines()) == len(report_inputs(PARAMS)) + 1
+    assert not (tmp_path / "report").exists()
+
+
+def test_inputs_follow_the_plan():
+    """Linear models only: no training history and no attention examples are needed."""
+    params = copy.deepcopy(PARAMS)
+    params["run"]["models"] = ["br"]
+    params["experiments"].update(ablations={"model": "sgm", "variants": {}}, label_orders={"models": [], "orders": []},
+                                 cross_dataset=[])
+    inputs = report_inputs(params)
+    assert not [path for path in inputs if path.endswith(("history.json", "examples.json"))]
+    assert inputs["results/models/synthetic/br/default/frequency/seed1/train_summary.json"] == "train_model"
+    assert inputs["data/processed/synthetic/examples.parquet"] == "preprocess_to_parquet"
+    assert "results/interpret/synthetic/examples.json" in report_inputs(PARAMS)

@@ -1,12 +1,16 @@
+import copy
+
 import pytest
 
 TINY_ENCODER = {"hidden_size": 16, "encoder_layers": 1, "attention_heads": 2, "dropout": 0.1}
 
 
-@pytest.fixture
-def small_params(params):
-    """params.yaml with a small synthetic corpus, short embedding training and tiny, briefly trained models."""
-    params["datasets"]["synthetic"].update(n_documents=400, vocabulary_size=400)
+def tiny_params(default_params: dict) -> dict:
+    """A copy of params.yaml with a small synthetic corpus, short embedding training, tiny, briefly trained
+    models, and no experiment beyond the main table (tests add what they exercise)."""
+    params = copy.deepcopy(default_params)
+    params["datasets"]["synthetic"].update(n_documents=400, vocabulary_size=400)  # also synthetic_shift's source
+    params["datasets"]["synthetic_shift"]["n_documents"] = 300
     params["embeddings"].update(dimension=16, epochs=1)
     params["run"].update(datasets=["synthetic"], models=[], seeds=[13], order="frequency")
     params["experiments"].update(
@@ -23,3 +27,8 @@ def small_params(params):
     params["training"].update(epochs=2, batch_size=32, eval_batch_size=64)
     params["decoding"]["beam_size"] = 2
     return params
+
+
+@pytest.fixture
+def small_params(default_params):
+    return tiny_params(default_params)

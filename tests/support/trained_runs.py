@@ -81,7 +81,5 @@ def train_and_evaluate(
         folder.mkdir(parents=True)
         write_json(folder / "params.json", {**sections(params, run), "run": identity})
     train_model(model, train_sections(params, run), SEED, processed, embeddings, order_dir, model_dir)
-    # evaluate_neural reads decoding.beam_size for set models too (evaluate_sections gives it to sequence models)
-    evaluated = {"decoding": params["decoding"], **evaluate_sections(params, run)}
-    evaluate_model(model, evaluated, processed, embeddings, order_dir, model_dir, evaluation_dir)
+    evaluate_model(model, evaluate_sections(params, run), processed, embeddings, order_dir, model_dir, evaluation_dir)
     return model_dir

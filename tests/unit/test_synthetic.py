@@ -264,7 +264,7 @@ def test_hard_defaults_keep_the_hidden_rule_and_leak_the_words_of_one_decoy(hard
     structure = planted_structure(HARD)
     assert len(structure["hidden_labels"]) == 4
     assert_hidden_rule([e.labels for e in hard_examples], structure)
-    assert sum(e.split == "test" for e in hard_examples) == 1080
+    assert sum(e.split == "test" for e in hard_examples) == 1040
     owner = {w: label for label, words in structure["label_words"].items() for w in words}
     leaked = eligible = with_decoy = 0
     for e in hard_examples:
@@ -429,10 +429,10 @@ def test_binary_relevance_misses_the_hidden_labels_of_the_hard_defaults(hard_exa
     """With leaked words every label is harder, but the hidden ones stay far behind the visible ones."""
     figures = binary_relevance_figures(hard_examples, planted_structure(HARD))
     f1, recall, hidden = figures["f1"], figures["recall"], figures["hidden"]
-    # Measured at these params: hidden F1 0.13 / 0.28 / 0.32 / 0.42 (best recall 0.44), visible mean F1 0.81
-    # (recall 0.75); over seeds 0, 2, 7, 9 the best hidden F1 was 0.46 (recall 0.35) against visible means of
-    # 0.79-0.81 (0.72-0.75).
+    # Measured at these params: hidden F1 0.11 / 0.25 / 0.33 / 0.35 (best recall 0.31), visible mean F1 0.80
+    # (recall 0.73); over seeds 0, 2, 7, 9 the best hidden F1 was 0.46 (recall 0.38) against visible means of
+    # 0.80 (recall 0.73-0.75).
     assert f1[hidden].max() < f1[~hidden].mean() - 0.3
     assert recall[hidden].max() < recall[~hidden].mean() - 0.25
-    # Subset accuracy with the rule: measured 0.473 -> 0.560 (smallest gain over the other seeds: +0.064).
+    # Subset accuracy with the rule: measured 0.473 -> 0.565 (smallest gain over the other seeds: +0.070).
     assert figures["subset_accuracy_with_rule"] > figures["subset_accuracy"] + 0.04

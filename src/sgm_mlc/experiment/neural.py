@@ -68,10 +68,10 @@ def run_fingerprint(model_name: str, params: dict[str, Any], seed: int, inputs: 
 def train_neural(
     model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, embeddings_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
-    """Train ``model_name`` with ``params`` (sections ``models``, ``training``, ``decoding``) into ``out_dir``.
+    """Train ``model_name`` with ``params`` (sections ``models`` and ``training``) into ``out_dir``.
 
-    Model selection uses greedy decoding on the validation split (fast); the final evaluation decodes as
-    ``decoding`` says.
+    Model selection uses greedy decoding on the validation split (fast); the final evaluation decodes as the
+    ``decoding`` section says.
     """
     training = params["training"]
     device = select_device(training["device"])
@@ -129,13 +129,15 @@ class TrainedNetwork:
 def load_trained_network(
     model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path
 ) -> TrainedNetwork:
-    """The best epoch's weights of the run in ``model_dir``, decoding as ``params.decoding`` says."""
+    """The best epoch's weights of the run in ``model_dir``; sequence models decode as ``params.decoding`` says
+    (set models read no ``decoding``)."""
     training = params["training"]
     device = select_device(training["device"])
     model = build_model(model_name, params, inputs, embeddings_dir)
     model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
     model.to(device)
-    task = make_task(model_name, params, params["decoding"]["beam_size"])
+    beam_size = params["decoding"]["beam_size"] if is_sequence_model(model_name) else 1
+    task = make_task(model_name, params, beam_size)
     return TrainedNetwork(model, task, device, uses_bf16(device, training["precision"]), training)
 
 

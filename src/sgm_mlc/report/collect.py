@@ -55,9 +55,14 @@ def run_files(run: Run) -> dict[str, str]:
         f"{run.folder('models')}/train_summary.json": "train_model",
         f"{run.folder('tracking')}/run.json": "log_training_run",
     }
-    if run.model in NEURAL_MODELS:
-        files[f"{run.folder('models')}/history.json"] = "train_model"
     return files
+
+
+def history_files(plan: Plan) -> dict[str, str]:
+    """The training history of every neural run → the rule that writes it. Not a declared output of that rule
+    (it is rewritten every epoch, beside the checkpoint a killed job resumes from): ``train_summary.json``,
+    written last, stands for it in the workflow."""
+    return {f"{run.folder('models')}/history.json": "train_model" for run in plan.runs if run.model in NEURAL_MODELS}
 
 
 def cross_files(cross: CrossRun) -> dict[str, str]:
@@ -104,7 +109,8 @@ class Results:
         self.plan: Plan = experiment_plan(params)
         self.inputs = report_inputs(params)
         self.explained = explained_datasets(params, self.plan)
-        missing = [(path, rule) for path, rule in self.inputs.items() if not (self.project_dir / path).is_file()]
+        expected = {**self.inputs, **history_files(self.plan)}
+        missing = [(path, rule) for path, rule in expected.items() if not (self.project_dir / path).is_file()]
         if missing:
             lines = "\n".join(f"  {path}  (made by rule {rule})" for path, rule in missing)
             raise MissingInputs(f"the report needs {len(missing)} missing file(s) under {self.project_dir}:\n{lines}")

@@ -1,0 +1,96 @@
+"""`snakemake all` on tiny settings with every experiment: the report's numbers equal their files, and the HTML
+renders in headless Chromium with its tables and images and no console error."""
+
+import json
+import re
+import shutil
+import subprocess
+from functools import reduce
+
+import pytest
+
+from tests.integration.conftest import tiny_params
+from tests.integration.workflow import copy_project, snakemake
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)
+
+
+@pytest.fixture(scope="module")
+def built_project(tmp_path_factory, default_params):
+    """A project copy after `snakemake all` with two seeds, an ablation, two orders, a cross-dataset pair and
+    interpretability examples (tiny models, two epochs)."""
+    params = tiny_params(default_params)
+    params["run"].update(models=["br", "cnn", "sgm"], seeds=[13, 14])
+    params["experiments"].update(
+        ablations={"model": "sgm", "variants": {"no_global_embedding": {"global_embedding": False}}},
+        label_orders={"models": ["sgm"], "orders": ["frequency", "rare_first"]},
+        cross_dataset=[{"train": "synthetic", "test": "synthetic_shift", "models": ["sgm", "br"]}],
+    )
+    params["experiments"]["interpretability"]["examples"] = 2
+    params["experiments"]["significance"]["resamples"] = 200
+    project = copy_project(tmp_path_factory.mktemp("report") / "project", params)
+    snakemake(project, "all")
+    return project
+
+
+def test_every_number_of_the_report_equals_its_metrics_file(built_project):
+    numbers = json.loads((built_project / "results/report/numbers.json").read_text())
+    assert numbers["values"] and numbers["cells"] and numbers["tests"]
+    tables = {entry["table"] for entry in numbers["values"]}
+    assert len(tables) == 4  # main, ablations, label orders, cross-dataset
+    for entry in numbers["values"]:
+        source = json.loads((built_project / entry["file"]).read_text())
+        assert reduce(lambda node, key: node[key], entry["key"], source) == pytest.approx(entry["value"], abs=1e-12)
+        assert entry["run_id"] and entry["link"].startswith("http://127.0.0.1:5000/#/experiments/")
+    markdown = (built_project / "results/report/report.md").read_text()
+    html = (built_project / "results/report/index.html").read_text()
+    for cell in numbers["cells"]:
+        assert cell["text"].split(" ")[0] in markdown and cell["text"].split(" ")[0] in html
+    assert "synthetic_shift" in markdown and "mapped labels" in markdown
+    assert all(0 <= test["p_value"] <= 1 for test in numbers["tests"])
+
+
+def test_the_report_is_self_contained(built_project):
+    html = (built_project / "results/report/index.html").read_text()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources
+    remote = [source for source in sources if source.startswith(("http://", "https://", "//"))]
+    assert all(source.startswith("http://127.0.0.1:5000/#/experiments/") for source in remote)
+    assert all(source.startswith("data:image/png;base64,") for source in re.findall(r'<img[^>]+src="([^"]+)"', html))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package chromium)")
+def test_the_report_renders_in_chromium_without_console_errors(built_project, tmp_path):
+    page = (built_project / "results/report/index.html").as_uri()
+    profile = tmp_path / "chromium-profile"
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=15000", "--dump-dom", page],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-3000:]
+    assert dom.stdout.count("<table") >= 4
+    images = re.findall(r"<img[^>]*>", dom.stdout)
+    assert len(images) >= 5
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, "\n".join(console)
+    assert all("data:image/png;base64," in image for image in images)
+
+    screenshot = built_project / "results/report/screenshot.png"
+    shot = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2400",
+         "--virtual-time-budget=15000", f"--screenshot={screenshot}", page],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-3000:]
+
+
+def test_snakemake_report_zip_is_built(built_project):
+    snakemake(built_project, "--report", "report.zip")
+    assert (built_project / "report.zip").stat().st_size > 0

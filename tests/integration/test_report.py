@@ -52,7 +52,8 @@ def test_every_number_of_the_report_equals_its_metrics_file(built_project):
     html = (built_project / "results/report/index.html").read_text()
     for cell in numbers["cells"]:
         assert cell["text"].split(" ")[0] in markdown and cell["text"].split(" ")[0] in html
-    assert "synthetic_shift" in markdown and "mapped labels" in markdown
+    assert "synthetic_shift" in html and "mapped labels" in html
+    assert "synthetic\\_shift" in markdown and "mapped labels" in markdown
     assert all(0 <= test["p_value"] <= 1 for test in numbers["tests"])
 
 

@@ -1,5 +1,6 @@
 # Helpers shared by every rule file: params validation, the experiment plan (which runs every table needs,
 # each trained once), target lists, and the params each job passes to `python -m sgm_mlc`.
+import functools
 import json
 import shlex
 import sys
@@ -110,8 +111,20 @@ def embeddings_argument(wildcards, input):
     return f"--embeddings {Path(vectors).parent}" if vectors else ""
 
 
+@functools.cache
+def cuda_visible():
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def uses_gpu(wildcards):
-    return 1 if wildcards.model in NEURAL_MODELS else 0
+    """`gpu=1` for a neural model's job that runs on a GPU (`training.device: cuda`, or `auto` where this
+    machine sees a CUDA device), else 0: on a CPU-only machine model jobs run side by side."""
+    if wildcards.model not in NEURAL_MODELS:
+        return 0
+    device = dataset_view(config, wildcards.dataset)["training"]["device"]
+    return 1 if device == "cuda" or (device == "auto" and cuda_visible()) else 0
 
 
 def run_files(phase, name, runs=None):

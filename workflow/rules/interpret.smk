@@ -20,7 +20,7 @@ rule explain_examples:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=lambda wildcards: uses_gpu(EXPLAINED_RUNS[wildcards.dataset]),
     shell:
         "python -m sgm_mlc explain-examples --model-dir {params.model_dir} --processed {params.processed_dir}"
         " --examples {params.examples} --top-words {params.top_words} --threads {threads} --out {output}"

@@ -240,7 +240,9 @@ def test_missing_inputs_name_file_and_rule(tmp_path):
     metrics = "results/evaluation/synthetic/sgm/default/frequency/seed1/metrics.json"
     assert f"{metrics}  (made by rule evaluate_model)" in message
     assert "results/tracking/experiment.json  (made by rule init_tracking)" in message
-    assert len(message.splitlines()) == len(report_inputs(PARAMS)) + 1
+    histories = history_files(experiment_plan(PARAMS))
+    assert "results/models/synthetic/sgm/default/frequency/seed1/history.json  (made by rule train_model)" in message
+    assert len(message.splitlines()) == len(report_inputs(PARAMS)) + len(histories) + 1
     assert not (tmp_path / "report").exists()
 
 

@@ -123,24 +123,27 @@ def main() -> None:
 
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     labels_per_document = {}
+    print(parameter_table(params["models"]["sgm"], vectors, len(inputs.label_ranking)), flush=True)
     for repeat in range(args.repeats):
         figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
+        print(f"repeat {repeat + 1}: train {figures['train examples/s'][-1]:.1f} examples/s", flush=True)
         for name, beam_size in (("greedy", 1), ("beam-5", 5)):
             decoding = make_task("sgm", params, beam_size)
             speed, labels_per_document[name] = decoding_throughput(decoder, decoding, test, *eval_batches)
             figures[f"{name} documents/s"].append(speed)
+            print(f"repeat {repeat + 1}: {name} {speed:.1f} documents/s, {labels_per_document[name]:.2f} labels/document",
+                  flush=True)
 
     settings = {**DEFAULT_HYPERPARAMETERS, **params["models"]["sgm"]}
     hyper = {k: settings[k] for k in ("hidden_size", "direction_merge", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {config.batch_size}, "
           f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
-          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'untrained weights'}, at most {max_length} steps")
+          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'the weights trained so far (one epoch more each repeat)'}, at most {max_length} steps")
     for name, values in figures.items():
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
     for name, mean in labels_per_document.items():
-        print(f"{name + ' labels/document':>20}: {mean:8.2f}")
+        print(f"{name + ' labels/document':>20}: {mean:8.2f}   (last repeat)")
     print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    print(parameter_table(params["models"]["sgm"], vectors, len(inputs.label_ranking)))
 
 
 if __name__ == "__main__":

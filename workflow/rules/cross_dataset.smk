@@ -30,7 +30,7 @@ rule evaluate_cross_dataset:
         "results/benchmarks/evaluate_cross_dataset/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=uses_gpu,
     shell:

@@ -28,7 +28,7 @@ rule evaluate_model:
         "results/benchmarks/evaluate_model/{dataset}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=uses_gpu,
     shell:

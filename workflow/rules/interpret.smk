@@ -18,7 +18,7 @@ rule explain_examples:
         "results/benchmarks/explain_examples/{dataset}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=lambda wildcards: uses_gpu(EXPLAINED_RUNS[wildcards.dataset]),
     shell:

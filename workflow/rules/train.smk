@@ -21,7 +21,7 @@ rule train_model:
         "results/benchmarks/train_model/{dataset}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=uses_gpu,
     shell:

@@ -36,3 +36,29 @@ def test_download_then_preprocess_synthetic_from_the_command_line(tmp_path, para
     card = json.loads((processed / "card.json").read_text())
     assert card["documents"] == 120 and card["vocabulary_size"] > 2
     assert not list(tmp_path.glob("**/*.partial"))
+
+
+def test_train_names_the_known_models_and_the_missing_vectors_before_writing(tmp_path, project_root, caplog):
+    out = tmp_path / "run"
+    common = ["--dataset", "synthetic", "--order", "frequency", "--seed", "13", "--processed", str(tmp_path),
+              "--label-order", str(tmp_path), "--out", str(out), "--params", str(project_root / "params.yaml")]
+    assert main(["train", "--model", "SGM", *common]) == 2
+    assert "unknown model 'SGM'; known models: br, lp, cc, br_neural, cnn, seq2seq, sgm" in caplog.text
+    assert main(["train", "--model", "sgm", *common]) == 2
+    assert "--embeddings is required for the neural model sgm" in caplog.text
+    assert not out.exists()
+
+
+def test_train_with_a_params_file_applies_the_dataset_overrides_and_the_variant(tmp_path, project_root, params):
+    """By hand, with the whole params file, a step reads what the workflow would pass it."""
+    from sgm_mlc.cli import build_parser, run_params
+    from sgm_mlc.experiment.plan import train_sections
+
+    args = build_parser().parse_args([
+        "train", "--dataset", "reuters21578", "--model", "sgm", "--variant", "no_self_attention", "--order",
+        "frequency", "--seed", "13", "--processed", str(tmp_path), "--label-order", str(tmp_path), "--out",
+        str(tmp_path / "run"), "--params", str(project_root / "params.yaml"),
+    ])
+    settings = run_params(args, train_sections)["models"]["sgm"]
+    assert settings["hidden_size"] == params["overrides"]["reuters21578"]["models"]["sgm"]["hidden_size"]
+    assert settings["self_attention"] is False

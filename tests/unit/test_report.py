@@ -16,7 +16,7 @@ from sgm_mlc.data.download import sha256_of
 from sgm_mlc.experiment.plan import experiment_plan
 from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
 from sgm_mlc.report.build import build_report
-from sgm_mlc.report.collect import MissingInputs, report_inputs
+from sgm_mlc.report.collect import MissingInputs, history_files, report_inputs
 from sgm_mlc.report.provenance import params_sha256
 
 UI_URL = "http://127.0.0.1:5000"

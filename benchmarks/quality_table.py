@@ -21,15 +21,15 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    for metrics_path in sorted((args.root / "results/evaluation").glob(f"{args.dataset}/*/*/seed*/metrics.json")):
+    for metrics_path in sorted((args.root / "results/evaluation").glob(f"{args.dataset}/*/*/*/seed*/metrics.json")):
         run = metrics_path.parent
-        dataset, model, order, seed = run.parts[-4:]
-        summary_path = args.root / "results/models" / dataset / model / order / seed / "train_summary.json"
+        dataset, model, variant, order, seed = run.parts[-5:]
+        summary_path = args.root / "results/models" / dataset / model / variant / order / seed / "train_summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         metrics = json.loads(metrics_path.read_text())[args.split]
-        rows.append([dataset, model, order, seed] + [metrics.get(c) for c in COLUMNS]
+        rows.append([dataset, model, variant, order, seed] + [metrics.get(c) for c in COLUMNS]
                     + [summary.get("train_seconds"), summary.get("epochs_run"), summary.get("best_epoch")])
-    header = ["dataset", "model", "order", "seed", *COLUMNS, "train_s", "epochs", "best"]
+    header = ["dataset", "model", "variant", "order", "seed", *COLUMNS, "train_s", "epochs", "best"]
     print(" | ".join(header))
     for row in rows:
         print(" | ".join("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))

@@ -134,27 +134,6 @@ def test_extra_padding_changes_nothing(name):
     torch.testing.assert_close(outputs(model, name, *documents(lengths)), padded)
 
 
-@pytest.mark.parametrize("bidirectional", [True, False])
-def test_padding_free_lstm_computes_what_a_packed_lstm_computes(bidirectional):
-    torch.manual_seed(0)
-    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=bidirectional, dropout=0.0)
-    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=bidirectional, batch_first=True)
-    with torch.no_grad():
-        for depth, layer in enumerate(lstm.layers):
-            for direction, suffix in zip(layer, ["", "_reverse"]):
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(direction, f"{name}_l0").copy_(getattr(packed_lstm, f"{name}_l{depth}{suffix}"))
-    inputs, lengths = torch.randn(4, 7, 6), torch.tensor([7, 1, 4, 2])
-    outputs, finals = lstm(inputs, lengths)
-    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-    expected_packed, (expected_hidden, _) = packed_lstm(packed)
-    expected, _ = pad_packed_sequence(expected_packed, batch_first=True)
-    mask = (torch.arange(7) < lengths.unsqueeze(1)).unsqueeze(2)
-    torch.testing.assert_close(outputs * mask, expected * mask)
-    top_layer = expected_hidden[-2:] if bidirectional else expected_hidden[-1:]
-    torch.testing.assert_close(finals, torch.cat(list(top_layer), dim=1))
-
-
 def copy_packed_lstm_weights(lstm: PaddingFreeLSTM, packed_lstm: torch.nn.LSTM) -> None:
     """Give each layer and direction of ``lstm`` the weights of ``packed_lstm``'s."""
     with torch.no_grad():
@@ -164,19 +143,37 @@ def copy_packed_lstm_weights(lstm: PaddingFreeLSTM, packed_lstm: torch.nn.LSTM) 
                     getattr(direction, f"{name}_l0").copy_(getattr(packed_lstm, f"{name}_l{depth}{suffix}"))
 
 
-def test_summing_lstm_adds_the_two_halves_of_a_packed_lstm():
-    """SGM's released encoder: a packed bidirectional ``nn.LSTM`` whose output halves are added."""
-    torch.manual_seed(0)
-    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=True, dropout=0.0, merge="sum")
-    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=True, batch_first=True)
+def run_both(lstm: PaddingFreeLSTM, packed_lstm: torch.nn.LSTM):
+    """Both LSTMs on one right-padded batch: ``lstm``'s outputs and finals, the packed LSTM's padded outputs
+    and final hidden states, and the mask of real positions ``(batch, seq, 1)``."""
     copy_packed_lstm_weights(lstm, packed_lstm)
-    assert n_parameters(lstm) == n_parameters(packed_lstm)
     inputs, lengths = torch.randn(4, 7, 6), torch.tensor([7, 1, 4, 2])
     outputs, finals = lstm(inputs, lengths)
     packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
     expected_packed, (expected_hidden, _) = packed_lstm(packed)
     expected, _ = pad_packed_sequence(expected_packed, batch_first=True)
     mask = (torch.arange(7) < lengths.unsqueeze(1)).unsqueeze(2)
+    return outputs, finals, expected, expected_hidden, mask
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padding_free_lstm_computes_what_a_packed_lstm_computes(bidirectional):
+    torch.manual_seed(0)
+    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=bidirectional, dropout=0.0)
+    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=bidirectional, batch_first=True)
+    outputs, finals, expected, expected_hidden, mask = run_both(lstm, packed_lstm)
+    torch.testing.assert_close(outputs * mask, expected * mask)
+    top_layer = expected_hidden[-2:] if bidirectional else expected_hidden[-1:]
+    torch.testing.assert_close(finals, torch.cat(list(top_layer), dim=1))
+
+
+def test_summing_lstm_adds_the_two_halves_of_a_packed_lstm():
+    """SGM's released encoder: a packed bidirectional ``nn.LSTM`` whose output halves are added."""
+    torch.manual_seed(0)
+    lstm = PaddingFreeLSTM(6, 5, num_layers=3, bidirectional=True, dropout=0.0, merge="sum")
+    packed_lstm = torch.nn.LSTM(6, 5, num_layers=3, bidirectional=True, batch_first=True)
+    assert n_parameters(lstm) == n_parameters(packed_lstm)
+    outputs, finals, expected, expected_hidden, mask = run_both(lstm, packed_lstm)
     assert outputs.shape == (4, 7, 5) and finals.shape == (4, 5)
     torch.testing.assert_close(outputs * mask, (expected[..., :5] + expected[..., 5:]) * mask)
     torch.testing.assert_close(finals, expected_hidden[-2] + expected_hidden[-1])

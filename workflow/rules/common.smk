@@ -12,7 +12,7 @@ sys.path.insert(0, PROJECT_SRC)
 # only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
-from sgm_mlc.config import coerce_command_line_strings, dataset_view, validate_params
+from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, validate_params
 from sgm_mlc.experiment.plan import (
     DEFAULT_VARIANT,
     MODEL_NAMES,
@@ -63,18 +63,12 @@ def evaluate_config(wildcards):
     return as_json(evaluate_sections(config, run_of(wildcards)))
 
 
-def tracked_config(wildcards):
+def tracked_sections(wildcards):
     """Everything a run depends on, logged as its MLflow parameters (and hashed into its run key): what its
     train and evaluate steps read, the dataset entry, preprocessing and label orders, and for neural models
     the word vectors' settings."""
     run = run_of(wildcards)
-    sections = {**train_sections(config, run), **evaluate_sections(config, run)}
-    sections["training"] = {
-        **train_sections(config, run).get("training", {}),
-        **evaluate_sections(config, run).get("training", {}),
-    }
-    if not sections["training"]:
-        del sections["training"]
+    sections = deep_merge(train_sections(config, run), evaluate_sections(config, run))
     view = dataset_view(config, run.dataset)
     sections.update(
         datasets={run.dataset: view["datasets"][run.dataset]},
@@ -84,12 +78,16 @@ def tracked_config(wildcards):
     )
     if run.model in NEURAL_MODELS:
         sections["embeddings"] = view["embeddings"]
-    return as_json(sections)
+    return sections
+
+
+def tracked_config(wildcards):
+    return as_json(tracked_sections(wildcards))
 
 
 def cross_dataset_tracked_config(wildcards):
     """What a cross-dataset evaluation depends on: the training run's params and the target dataset's."""
-    sections = json.loads(tracked_config(wildcards))
+    sections = tracked_sections(wildcards)
     sections["datasets"][wildcards.target] = dataset_view(config, wildcards.target)["datasets"][wildcards.target]
     return as_json(sections)
 

@@ -26,13 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgm_mlc.config import dataset_view, deep_merge
+from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS
 
 DEFAULT_VARIANT = "default"
-LINEAR_MODELS = ("br", "lp", "cc")
-SET_MODELS = ("br_neural", "cnn")
-SEQUENCE_MODELS = ("seq2seq", "sgm")
-NEURAL_MODELS = SET_MODELS + SEQUENCE_MODELS
-MODEL_NAMES = LINEAR_MODELS + NEURAL_MODELS
 # Models whose result depends on the label order (a chain's order; a decoder's target sequence).
 ORDER_DEPENDENT_MODELS = ("cc",) + SEQUENCE_MODELS
 # Models that give the same result for every seed.

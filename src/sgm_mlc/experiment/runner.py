@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sgm_mlc.experiment.inputs import read_run_inputs
-
-LINEAR_MODELS = ("br", "lp", "cc")
+from sgm_mlc.models.names import LINEAR_MODELS
 
 
 def train_model(

@@ -45,11 +45,10 @@ import numpy as np
 from torch import nn
 
 from sgm_mlc.models.encoders import Encoder
+from sgm_mlc.models.names import SEQUENCE_MODELS, SET_MODELS
 from sgm_mlc.models.set_classifiers import BRNeural, KimCNN
 from sgm_mlc.models.sgm import SGM
 
-SEQUENCE_MODELS = ("sgm", "seq2seq")
-SET_MODELS = ("br_neural", "cnn")
 MODEL_NAMES = SEQUENCE_MODELS + SET_MODELS
 SEQ2SEQ_SWITCHES: dict[str, Any] = {"global_embedding": False, "label_masking": False, "label_attention": False}
 

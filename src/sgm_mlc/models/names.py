@@ -1,0 +1,7 @@
+"""The model names, by kind (importing this module loads no model code)."""
+
+LINEAR_MODELS = ("br", "lp", "cc")
+SET_MODELS = ("br_neural", "cnn")
+SEQUENCE_MODELS = ("seq2seq", "sgm")
+NEURAL_MODELS = SET_MODELS + SEQUENCE_MODELS
+MODEL_NAMES = LINEAR_MODELS + NEURAL_MODELS

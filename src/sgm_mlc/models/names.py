@@ -2,6 +2,6 @@
 
 LINEAR_MODELS = ("br", "lp", "cc")
 SET_MODELS = ("br_neural", "cnn")
-SEQUENCE_MODELS = ("seq2seq", "sgm")
+SEQUENCE_MODELS = ("sgm", "seq2seq")
 NEURAL_MODELS = SET_MODELS + SEQUENCE_MODELS
 MODEL_NAMES = LINEAR_MODELS + NEURAL_MODELS

@@ -37,6 +37,19 @@ def test_tables_share_runs_and_nothing_is_trained_twice(small_params):
     assert plan.label_orders == ["frequency", "rare_first"]
 
 
+def test_a_study_set_to_null_is_not_run(small_params):
+    small_params["experiments"]["ablations"] = None
+    small_params["experiments"]["label_orders"] = None
+    validate_params(small_params, source="test")
+    plan = experiment_plan(small_params)
+    tables = plan.tables["synthetic"]
+    assert tables.ablations == {} and tables.orders == {}
+    assert plan.runs == sorted(run for runs in tables.main.values() for run in runs)
+    assert plan.label_orders == ["frequency"]
+    with pytest.raises(ValueError, match="unknown variant 'no_self_attention' of model 'sgm'; no ablation study"):
+        train_sections(small_params, Run("synthetic", "sgm", "no_self_attention", "frequency", 13))
+
+
 def test_deterministic_models_are_trained_with_the_first_seed_only(small_params):
     tables = experiment_plan(small_params).tables["synthetic"]
     assert [run.seed for run in tables.main["br"]] == [13]

@@ -18,6 +18,7 @@ from sgm_mlc.experiment.plan import (
     MODEL_NAMES,
     NEURAL_MODELS,
     Run,
+    ablation_variants,
     evaluate_sections,
     experiment_plan,
     explained_runs,
@@ -32,7 +33,7 @@ validate_params(config, source="params.yaml (with any --config/--configfile over
 PLAN = experiment_plan(config)
 DATASETS = PLAN.datasets
 TRAINED_DATASETS = list(PLAN.tables)
-VARIANTS = [DEFAULT_VARIANT] + sorted(config["experiments"]["ablations"]["variants"])
+VARIANTS = [DEFAULT_VARIANT] + sorted(ablation_variants(config))
 
 
 def as_json(sections):

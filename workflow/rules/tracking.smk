@@ -62,6 +62,9 @@ rule log_training_run:
         "results/logs/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
     conda:
         "../../envs/tracking.yaml"
+    # A run is logged as soon as it is evaluated, between trainings, rather than all at the end (the store
+    # takes one writer at a time, so a backlog of runs to log would leave the other cores idle).
+    priority: 10
     resources:
         tracking_writes=1,
     shell:
@@ -91,6 +94,7 @@ rule log_cross_dataset_run:
         "results/logs/log_cross_dataset_run/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.log",
     conda:
         "../../envs/tracking.yaml"
+    priority: 10
     resources:
         tracking_writes=1,
     shell:

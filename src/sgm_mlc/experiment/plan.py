@@ -116,15 +116,21 @@ def model_settings(params: dict[str, Any], dataset: str, model: str, variant: st
     return deep_merge(settings, variant_switches(params, model, variant))
 
 
+def ablation_variants(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Variant name → switches of ``experiments.ablations`` (none when the study is off: ``null``)."""
+    ablations = params["experiments"]["ablations"]
+    return ablations["variants"] if ablations else {}
+
+
 def variant_switches(params: dict[str, Any], model: str, variant: str) -> dict[str, Any]:
     ablations = params["experiments"]["ablations"]
-    if model != ablations["model"] or variant not in ablations["variants"]:
-        known = ", ".join(sorted(ablations["variants"])) or "none"
+    variants = ablation_variants(params)
+    if not ablations or model != ablations["model"] or variant not in variants:
+        studied = f"variants of {ablations['model']}: {', '.join(sorted(variants)) or 'none'}" if ablations else "no ablation study"
         raise ValueError(
-            f"unknown variant {variant!r} of model {model!r}; variants of {ablations['model']}: {known} "
-            "(experiments.ablations in params.yaml)"
+            f"unknown variant {variant!r} of model {model!r}; {studied} (experiments.ablations in params.yaml)"
         )
-    return ablations["variants"][variant]
+    return variants[variant]
 
 
 def canonical_run(params: dict[str, Any], dataset: str, model: str, variant: str, order: str, seed: int) -> Run:
@@ -157,15 +163,16 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
         table = tables[dataset] = DatasetTables()
         for model in run_section["models"]:
             table.main[model] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
-        ablations = experiments["ablations"]
-        if ablations["variants"]:
-            table.ablations[DEFAULT_VARIANT] = runs_of(dataset, ablations["model"], DEFAULT_VARIANT, base_order)
-            for variant in ablations["variants"]:
-                table.ablations[variant] = runs_of(dataset, ablations["model"], variant, base_order)
-        for model in experiments["label_orders"]["models"]:
-            table.orders[model] = {
-                order: runs_of(dataset, model, DEFAULT_VARIANT, order) for order in experiments["label_orders"]["orders"]
-            }
+        if variants := ablation_variants(params):
+            model = experiments["ablations"]["model"]
+            table.ablations[DEFAULT_VARIANT] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
+            for variant in variants:
+                table.ablations[variant] = runs_of(dataset, model, variant, base_order)
+        if orders_study := experiments["label_orders"]:
+            for model in orders_study["models"]:
+                table.orders[model] = {
+                    order: runs_of(dataset, model, DEFAULT_VARIANT, order) for order in orders_study["orders"]
+                }
     for pair in experiments["cross_dataset"]:
         if pair["train"] not in tables:
             continue

@@ -53,7 +53,7 @@ def test_unknown_order_is_refused():
 
 def test_build_label_order_writes_vocabulary_and_sequences(tmp_path):
     examples = [Example(str(i), "text", tuple(labels), split) for i, (labels, split) in enumerate(zip(LABEL_SETS, SPLITS))]
-    write_examples(examples, [["text"]] * len(examples), tmp_path / "examples.parquet")
+    write_examples(examples, [["text"]] * len(examples), [[1]] * len(examples), tmp_path / "examples.parquet")
     vocabulary = build_label_order(tmp_path / "examples.parquet", "frequency", 0, tmp_path / "out")
     assert vocabulary["labels"][0] == "earn"
     table = pq.read_table(tmp_path / "out" / "sequences.parquet").to_pylist()

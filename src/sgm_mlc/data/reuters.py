@@ -268,6 +268,7 @@ class Reuters21578:
     """Reuters-21578, ModApte split on its 90 topics, with a seeded validation split carved from train."""
 
     name = "reuters21578"
+    modality = "text"
 
     def __init__(self) -> None:
         self.skipped: dict[str, int] = {}

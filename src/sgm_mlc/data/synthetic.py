@@ -413,6 +413,7 @@ class SyntheticDataset:
     """The embedded dataset (see the module docstring); ``download`` generates it, no network involved."""
 
     name = "synthetic"
+    modality = "text"
 
     def corpus(self, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The documents and the planted structure for ``params`` (this dataset's section of params.yaml)."""

@@ -32,8 +32,8 @@ from sgm_mlc.atomic import write_json
 from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.data.preprocess import EXAMPLES_FILE
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
-from sgm_mlc.experiment.inputs import RunInputs, SplitData, read_run_inputs
-from sgm_mlc.experiment.runner import LINEAR_MODELS
+from sgm_mlc.experiment.inputs import RunInputs, SplitData
+from sgm_mlc.experiment.runner import LINEAR_MODELS, run_inputs
 from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE
 from sgm_mlc.labels.label_map import LabelMap, read_label_map
 from sgm_mlc.labels.orders import order_labels
@@ -63,7 +63,7 @@ def evaluate_cross_dataset(
     Writes ``metrics.json`` (``{"test": report, "label_map": facts}``) and ``predictions.parquet`` (the
     evaluation's schema, test rows only, mapped labels only) into ``out_dir`` atomically; returns the metrics.
     """
-    inputs = read_run_inputs(source_processed, source_order_dir)
+    inputs = run_inputs(model_name, source_processed, source_order_dir)
     order = json.loads((source_order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["order"]
     examples = read_examples(target_processed / EXAMPLES_FILE, columns=["id", "split", "labels", "tokens"])
     label_map = read_label_map(
@@ -73,7 +73,9 @@ def evaluate_cross_dataset(
     if test.empty:
         raise ValueError(f"{target_processed / EXAMPLES_FILE}: no test documents to evaluate on")
     ids = list(test["id"])
-    documents = SplitData(ids, [list(tokens) for tokens in test["tokens"]], [[] for _ in ids])
+    tokens = [list(words) for words in test["tokens"]]
+    # In the training dataset's vocabulary, for a neural model (words it never saw are unknown).
+    documents = SplitData(ids, tokens if model_name in LINEAR_MODELS else [inputs.vocabulary.encode(words) for words in tokens], [[] for _ in ids])
 
     predict = load_predictor(model_name, params, inputs, source_embeddings, model_dir)
     started = time.perf_counter()
@@ -88,7 +90,7 @@ def evaluate_cross_dataset(
     ranking = target_ranking(label_map, inputs.label_ranking)
     mapped = set(ranking)
     true = [order_labels(order, [label for label in labels if label in mapped], ranking) for labels in test["labels"]]
-    scored = SplitData(ids, documents.tokens, true)
+    scored = SplitData(ids, documents.documents, true)
 
     report = split_report(predicted, scored, ranking)
     report["documents_per_second"] = len(ids) / seconds
@@ -103,14 +105,14 @@ def evaluate_cross_dataset(
 def load_predictor(
     model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path | None, model_dir: Path
 ) -> Predictor:
-    """The trained model of ``model_dir`` as a function from documents (their ``tokens``) to predicted label
+    """The trained model of ``model_dir`` as a function from documents (:class:`SplitData`) to predicted label
     sequences in the run's label space and their step probabilities, as the run's own evaluation predicts."""
     if model_name in LINEAR_MODELS:
         from sgm_mlc.experiment.linear import MODEL_FILE, predict_linear
         from sgm_mlc.models.linear import load
 
         linear_model = load(model_dir / MODEL_FILE)
-        return lambda documents: predict_linear(linear_model, documents.tokens, inputs.label_ranking)
+        return lambda documents: predict_linear(linear_model, documents.documents, inputs.label_ranking)
     from sgm_mlc.experiment.neural import encode_split, load_trained_network
 
     if embeddings_dir is None:

@@ -15,12 +15,18 @@ from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE, SEQUENCES_FILE
 from sgm_mlc.text.vocab import Vocabulary
 
 
+# How a run reads its documents: as tokens (the linear models' TF-IDF features) or as token ids in the dataset's
+# vocabulary (the neural models: compact integer arrays).
+DOCUMENT_COLUMNS = ("tokens", "token_ids")
+
+
 @dataclass(frozen=True)
 class SplitData:
-    """One split: ids, tokens and label sequences (in the run's label order)."""
+    """One split: ids, documents (each a list of tokens, or an array of token ids: see
+    :data:`DOCUMENT_COLUMNS`) and label sequences (in the run's label order)."""
 
     ids: list[str]
-    tokens: list[list[str]]
+    documents: list
     label_sequences: list[list[str]]
 
 
@@ -43,9 +49,12 @@ class RunInputs:
         return matrix
 
 
-def read_run_inputs(processed_dir: Path, order_dir: Path) -> RunInputs:
-    """Join the processed examples with the label order's sequences (by id)."""
-    examples = read_examples(processed_dir / "examples.parquet", columns=["id", "split", "tokens"])
+def read_run_inputs(processed_dir: Path, order_dir: Path, documents: str = "tokens") -> RunInputs:
+    """Join the processed examples with the label order's sequences (by id); each document is read from the
+    column ``documents`` (one of :data:`DOCUMENT_COLUMNS`)."""
+    if documents not in DOCUMENT_COLUMNS:
+        raise ValueError(f"documents are read as one of {DOCUMENT_COLUMNS}, not {documents!r}")
+    examples = read_examples(processed_dir / "examples.parquet", columns=["id", "split", documents])
     sequences = pq.read_table(order_dir / SEQUENCES_FILE).to_pandas().set_index("id")["label_sequence"]
     missing = set(examples["id"]) - set(sequences.index)
     if missing:
@@ -57,7 +66,7 @@ def read_run_inputs(processed_dir: Path, order_dir: Path) -> RunInputs:
     for split, group in examples.groupby("split", sort=False):
         splits[split] = SplitData(
             ids=list(group["id"]),
-            tokens=[list(tokens) for tokens in group["tokens"]],
+            documents=[list(tokens) for tokens in group[documents]] if documents == "tokens" else list(group[documents]),
             label_sequences=[list(sequences[i]) for i in group["id"]],
         )
     ranking = json.loads((order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["labels"]

@@ -22,7 +22,7 @@ def train_linear(model_name: str, params: dict[str, Any], seed: int, inputs: Run
     model = build_linear_model(model_name, {**params["models"][model_name], "random_state": seed}, inputs.label_ranking)
     train = inputs.splits["train"]
     started = time.perf_counter()
-    model.fit(train.tokens, train.label_sequences, inputs.label_ranking)
+    model.fit(train.documents, train.label_sequences, inputs.label_ranking)
     summary = {"model": model_name, "train_seconds": time.perf_counter() - started, "device": "cpu"}
     save(model, out_dir / MODEL_FILE)
     write_json(out_dir / "train_summary.json", summary)
@@ -61,7 +61,7 @@ def evaluate_linear(
     for split_name in ("valid", "test"):
         split = inputs.splits[split_name]
         started = time.perf_counter()
-        predicted[split_name], probabilities[split_name] = predict_linear(model, split.tokens, inputs.label_ranking)
+        predicted[split_name], probabilities[split_name] = predict_linear(model, split.documents, inputs.label_ranking)
         seconds = time.perf_counter() - started
         metrics[split_name] = split_report(predicted[split_name], split, inputs.label_ranking)
         metrics[split_name]["documents_per_second"] = len(split.ids) / seconds

@@ -30,7 +30,7 @@ TRAINING_CONFIG_KEYS = (
 def encode_split(inputs: RunInputs, split: SplitData, max_source_length: int | None) -> EncodedExamples:
     return encode_examples(
         split.ids,
-        [inputs.vocabulary.encode(tokens) for tokens in split.tokens],
+        split.documents,
         split.label_sequences,
         inputs.label_ranking,
         max_source_length,

@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sgm_mlc.experiment.inputs import read_run_inputs
+from sgm_mlc.experiment.inputs import RunInputs, read_run_inputs
 from sgm_mlc.models.names import LINEAR_MODELS
+
+
+def run_inputs(model_name: str, processed_dir: Path, order_dir: Path) -> RunInputs:
+    """The run's inputs, documents as tokens for the linear models and as token ids for the neural ones."""
+    return read_run_inputs(processed_dir, order_dir, "tokens" if model_name in LINEAR_MODELS else "token_ids")
 
 
 def train_model(
     model_name: str, params: dict[str, Any], seed: int, processed_dir: Path, embeddings_dir: Path, order_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
     """Train ``model_name`` into ``out_dir`` (its model file, summary and, for neural models, history)."""
-    inputs = read_run_inputs(processed_dir, order_dir)
+    inputs = run_inputs(model_name, processed_dir, order_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if model_name in LINEAR_MODELS:
         from sgm_mlc.experiment.linear import train_linear
@@ -28,7 +33,7 @@ def evaluate_model(
     model_name: str, params: dict[str, Any], processed_dir: Path, embeddings_dir: Path, order_dir: Path, model_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
     """Write ``metrics.json`` (validation and test) and ``predictions.parquet`` into ``out_dir``."""
-    inputs = read_run_inputs(processed_dir, order_dir)
+    inputs = run_inputs(model_name, processed_dir, order_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if model_name in LINEAR_MODELS:
         from sgm_mlc.experiment.linear import evaluate_linear

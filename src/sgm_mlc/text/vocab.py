@@ -14,6 +14,7 @@ from sgm_mlc.atomic import write_json
 PAD = "<pad>"
 UNK = "<unk>"
 SPECIALS = (PAD, UNK)
+UNK_INDEX = SPECIALS.index(UNK)
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class Vocabulary:
     def build(cls, documents: Iterable[Sequence[str]], min_count: int, max_size: int) -> Vocabulary:
         """Keep words seen at least ``min_count`` times, most frequent first (ties alphabetical), at most
         ``max_size`` entries including the two special ones."""
-        counter = Counter(token for tokens in documents for token in tokens)
+        return cls.from_counts(Counter(token for tokens in documents for token in tokens), min_count, max_size)
+
+    @classmethod
+    def from_counts(cls, counter: Counter, min_count: int, max_size: int) -> Vocabulary:
+        """:meth:`build` from word counts already made."""
         kept = sorted((item for item in counter.items() if item[1] >= min_count), key=lambda item: (-item[1], item[0]))
         kept = kept[: max(0, max_size - len(SPECIALS))]
         return cls(SPECIALS + tuple(word for word, _ in kept), (0, 0) + tuple(count for _, count in kept))
@@ -43,7 +48,7 @@ class Vocabulary:
     def encode(self, tokens: Sequence[str]) -> list[int]:
         """Token indices; words outside the vocabulary map to ``UNK``."""
         index = self.index
-        return [index.get(token, 1) for token in tokens]
+        return [index.get(token, UNK_INDEX) for token in tokens]
 
     def save(self, target: str | Path) -> None:
         write_json(target, {"words": list(self.words), "counts": list(self.counts)})

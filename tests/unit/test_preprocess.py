@@ -1,0 +1,99 @@
+"""Preprocessing streams a dataset's examples into Parquet row groups, with token ids, vocabulary and card."""
+
+import json
+from collections.abc import Iterator
+
+import pyarrow.parquet as pq
+import pytest
+
+from sgm_mlc.data.base import Example
+from sgm_mlc.data.parquet import EXAMPLES_SCHEMA, ROW_GROUP_ROWS, read_examples, read_modality
+from sgm_mlc.data.preprocess import CARD_FILE, EXAMPLES_FILE, VOCABULARY_FILE, preprocess
+from sgm_mlc.text.vocab import UNK_INDEX, Vocabulary
+
+TEXT_PARAMS = {"lowercase": True, "min_token_count": 2, "max_vocabulary_size": 100}
+
+
+class StreamedDataset:
+    """Yields ``examples`` one at a time, recording how many had been consumed when the stream ended."""
+
+    name = "streamed"
+
+    def __init__(self, examples, modality: str = "text") -> None:
+        self.examples = examples
+        self.modality = modality
+        self.skipped = {"empty_text": 3}
+
+    def parse(self, params, raw_dir) -> Iterator[Example]:
+        yield from self.examples
+
+
+def letters(i: int) -> str:
+    """``i`` written in the letters a-j (the tokenizer splits words from digits)."""
+    return "".join("abcdefghij"[int(digit)] for digit in str(i))
+
+
+def corpus(n: int) -> Iterator[Example]:
+    for i in range(n):
+        split = ("train", "train", "valid", "test")[i % 4]
+        labels = ("even",) if i % 2 == 0 else ("odd", "even") if i % 3 == 0 else ("odd",)
+        yield Example(f"doc{i}", f"Word{letters(i % 5)} common rare{letters(i)}", labels, split)
+
+
+def test_a_stream_larger_than_a_row_group_is_written_in_row_groups_with_token_ids(tmp_path):
+    n = 2 * ROW_GROUP_ROWS + 123
+    card = preprocess(StreamedDataset(corpus(n)), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
+    examples_file = tmp_path / "out" / EXAMPLES_FILE
+    assert pq.ParquetFile(examples_file).metadata.num_row_groups == 3
+    assert pq.read_schema(examples_file).remove_metadata().equals(EXAMPLES_SCHEMA)
+    assert read_modality(examples_file) == "text"
+    vocabulary = Vocabulary.load(tmp_path / "out" / VOCABULARY_FILE)
+    # Built on the train split: the five "word…" and "common"; each "rare…" occurs once and is left out.
+    assert set(vocabulary.words[2:]) == {"common", "worda", "wordb", "wordc", "wordd", "worde"}
+    table = read_examples(examples_file)
+    assert len(table) == n and list(table["id"][:3]) == ["doc0", "doc1", "doc2"]
+    for tokens, ids in zip(table["tokens"][-50:], table["token_ids"][-50:]):
+        assert list(ids) == vocabulary.encode(list(tokens))
+    assert table["image"].isna().all()
+    # One token in three is out of the vocabulary in every split.
+    assert card["unknown_token_rate"] == pytest.approx({"train": 1 / 3, "valid": 1 / 3, "test": 1 / 3})
+    assert card["documents"] == n and card["modality"] == "text" and card["labels"] == 2
+    assert card["splits"]["valid"]["documents"] == len(range(2, n, 4))
+    assert card["tokens_per_document"] == {"mean": 3.0, "median": 3.0, "max": 3.0}
+    assert card["skipped_records"] == {"empty_text": 3}
+    assert json.loads((tmp_path / "out" / CARD_FILE).read_text()) == card
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted([EXAMPLES_FILE, VOCABULARY_FILE, CARD_FILE])
+
+
+def test_image_examples_keep_their_image_and_have_no_tokens(tmp_path):
+    images = [Example(f"im{i}", "", ("cat",), split, image=f"train2017/{i:012d}.jpg")
+              for i, split in enumerate(["train", "valid", "test"])]
+    card = preprocess(StreamedDataset(images, modality="image"), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
+    table = read_examples(tmp_path / "out" / EXAMPLES_FILE)
+    assert list(table["image"]) == ["train2017/000000000000.jpg", "train2017/000000000001.jpg", "train2017/000000000002.jpg"]
+    assert all(len(ids) == 0 for ids in table["token_ids"])
+    assert read_modality(tmp_path / "out" / EXAMPLES_FILE) == "image" and card["modality"] == "image"
+
+
+def test_a_duplicate_id_is_named_and_nothing_is_left_behind(tmp_path):
+    examples = list(corpus(40)) + [Example("doc7", "again", ("odd",), "test")]
+    with pytest.raises(ValueError, match=r"streamed \(.*raw\): example id 'doc7' occurs 2 times \(1 duplicated"):
+        preprocess(StreamedDataset(examples), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("examples", "message"),
+    [
+        ([], "streamed: parsing .* gave no examples; re-run the download step"),
+        ([Example("a", "text", ("x",), "dev")], "streamed: example 'a' has split 'dev', not one of"),
+    ],
+)
+def test_an_empty_stream_or_an_unknown_split_stops_with_a_clear_error(tmp_path, examples, message):
+    with pytest.raises(ValueError, match=message):
+        preprocess(StreamedDataset(examples), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_out_of_vocabulary_words_are_unk():
+    assert Vocabulary.from_counts({"a": 3, "b": 1}, 2, 10).encode(["a", "b"]) == [2, UNK_INDEX]

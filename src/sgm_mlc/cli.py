@@ -56,7 +56,7 @@ def run_download(args: argparse.Namespace) -> None:
 
     dataset_params = section(step_params(args), "datasets", args.dataset)
     with atomic_directory(args.out) as raw_dir:
-        get_dataset(args.dataset).download(dataset_params, raw_dir)
+        get_dataset(args.dataset, dataset_params).download(dataset_params, raw_dir)
 
 
 def run_preprocess(args: argparse.Namespace) -> None:
@@ -64,9 +64,10 @@ def run_preprocess(args: argparse.Namespace) -> None:
     from sgm_mlc.data.registry import get_dataset
 
     params = step_params(args)
+    dataset_params = section(params, "datasets", args.dataset)
     preprocess(
-        get_dataset(args.dataset),
-        section(params, "datasets", args.dataset),
+        get_dataset(args.dataset, dataset_params),
+        dataset_params,
         section(params, "preprocess"),
         args.raw,
         args.out,

@@ -54,11 +54,28 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
     """
     problems = schema_problems(params)
     if not problems:
+        problems = dataset_reference_problems(params)
+    if not problems:
         for dataset in params.get("overrides") or {}:
             problems += [f"{p} (with overrides.{dataset} merged)" for p in schema_problems(dataset_view(params, dataset))]
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ParamsError(f"{source} is not valid:\n{lines}")
+
+
+def dataset_reference_problems(params: dict[str, Any]) -> list[str]:
+    """One line per dataset name used (``run.datasets``, ``experiments.cross_dataset``, ``overrides``) that
+    the ``datasets`` section does not define."""
+    known = params["datasets"]
+    references = [(f"run.datasets.{i}", name) for i, name in enumerate(params["run"]["datasets"])]
+    for i, pair in enumerate(params["experiments"]["cross_dataset"]):
+        references += [(f"experiments.cross_dataset.{i}.{role}", pair[role]) for role in ("train", "test")]
+    references += [(f"overrides.{name}", name) for name in params.get("overrides") or {}]
+    return [
+        f"{key}: {name!r} is not a dataset of the datasets section; known datasets: {', '.join(sorted(known))}"
+        for key, name in references
+        if name not in known
+    ]
 
 
 def coerce_command_line_strings(params: Any) -> None:
@@ -91,10 +108,31 @@ def coerce_command_line_strings(params: Any) -> None:
 
 
 def schema_problems(params: Any) -> list[str]:
-    """One line per schema violation, sorted by key path."""
+    """One line per schema violation, sorted by key path; a dataset entry that is neither built in nor
+    declares a ``kind`` gets one line saying so, rather than the list of what a ``table`` dataset lacks."""
     validator = jsonschema.Draft202012Validator(params_schema())
     errors = sorted(reported_errors(validator, params), key=lambda e: [str(p) for p in e.absolute_path])
-    return [describe_error(error) for error in errors]
+    unknown = unknown_dataset_entries(params)
+    problems = [describe_error(error) for error in errors if tuple(error.absolute_path)[:2] not in unknown]
+    built_in = ", ".join(sorted(params_schema()["properties"]["datasets"]["properties"]))
+    problems += [
+        f"datasets.{name}: not a built-in dataset ({built_in}); your own data needs kind: table (README)"
+        for _, name in sorted(unknown)
+    ]
+    return problems
+
+
+def unknown_dataset_entries(params: Any) -> set[tuple[str, str]]:
+    """``("datasets", name)`` of every entry that is not built in and has no ``kind``."""
+    datasets = params.get("datasets") if isinstance(params, dict) else None
+    if not isinstance(datasets, dict):
+        return set()
+    built_in = params_schema()["properties"]["datasets"]["properties"]
+    return {
+        ("datasets", name)
+        for name, entry in datasets.items()
+        if name not in built_in and not (isinstance(entry, dict) and "kind" in entry)
+    }
 
 
 def reported_errors(validator: jsonschema.Validator, instance: Any) -> list[jsonschema.ValidationError]:
@@ -162,6 +200,16 @@ def declared_properties(schema: dict[str, Any]) -> set[str]:
     return names
 
 
+def section_schema(schema: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    """The part of ``schema`` for a top-level section (``[section]``) or one of its named entries
+    (``[section, name]``: a declared entry, or any other name where the section allows it); ``None`` for an
+    entry the section does not allow."""
+    part = schema["properties"][path[0]]
+    if len(path) == 1:
+        return part
+    return part["properties"].get(path[1]) or part.get("additionalProperties") or None
+
+
 def validate_sections(partial: Any, source: str = "--config") -> None:
     """Validate a subset of ``params.yaml`` (some top-level sections; some entries of ``datasets``).
 
@@ -183,14 +231,15 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
         else:
             parts = [([section], value)]
         for path, part in parts:
-            subschema = schema["properties"]
-            for name in path[:-1]:
-                subschema = subschema[name]["properties"]
-            if path[-1] not in subschema:
-                allowed = ", ".join(sorted(subschema))
+            if tuple(path) in unknown_dataset_entries(partial):
+                problems += schema_problems({"datasets": {path[1]: part}})[-1:]
+                continue
+            part_schema = section_schema(schema, path)
+            if part_schema is None:
+                allowed = ", ".join(sorted(schema["properties"][section]["properties"]))
                 problems.append(f"{'.'.join(path)}: unknown key; allowed keys: {allowed}")
                 continue
-            validator = root.evolve(schema=subschema[path[-1]])
+            validator = root.evolve(schema=part_schema)
             for error in reported_errors(validator, part):
                 if section in PARTIAL_SECTIONS and error.validator == "required" and not error.path:
                     continue

@@ -37,7 +37,18 @@ def test_unknown_dataset_lists_allowed_values(params):
     params["run"]["datasets"] = ["synthetic", "reuters"]
     with pytest.raises(ParamsError) as caught:
         validate_params(params)
-    assert "run.datasets.1: 'reuters' is not allowed; allowed values: 'synthetic', 'reuters21578'" in str(caught.value)
+    assert (
+        "run.datasets.1: 'reuters' is not a dataset of the datasets section; known datasets: reuters21578, synthetic"
+        in str(caught.value)
+    )
+    params["run"]["datasets"] = ["synthetic"]
+    params["datasets"]["reuters"] = {"url": "file:///x"}
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    assert str(caught.value).splitlines()[1:] == [
+        "  - datasets.reuters: not a built-in dataset (reuters21578, synthetic, synthetic_shift, yelp); your own "
+        "data needs kind: table (README)"
+    ]
 
 
 def test_pretrained_method_requires_a_path(params):
@@ -62,7 +73,7 @@ def test_sections_validate_on_their_own(params):
         validate_sections({"datasets": {"synthetic": params["datasets"]["synthetic"], "imagenet": {}}, "model": {}})
     message = str(caught.value)
     assert "datasets.synthetic.seed: -1 is less than the minimum of 0" in message
-    assert "datasets.imagenet: unknown key" in message
+    assert "datasets.imagenet: not a built-in dataset (" in message
     assert "model: unknown section" in message
 
 

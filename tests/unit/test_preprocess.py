@@ -77,7 +77,7 @@ def test_image_examples_keep_their_image_and_have_no_tokens(tmp_path):
 
 def test_a_duplicate_id_is_named_and_nothing_is_left_behind(tmp_path):
     examples = list(corpus(40)) + [Example("doc7", "again", ("odd",), "test")]
-    with pytest.raises(ValueError, match=r"streamed \(.*raw\): example id 'doc7' occurs 2 times \(1 duplicated"):
+    with pytest.raises(ValueError, match=r"streamed: example id 'doc7' occurs 2 times \(.*raw\); every example needs"):
         preprocess(StreamedDataset(examples), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -87,6 +87,8 @@ def test_a_duplicate_id_is_named_and_nothing_is_left_behind(tmp_path):
     [
         ([], "streamed: parsing .* gave no examples; re-run the download step"),
         ([Example("a", "text", ("x",), "dev")], "streamed: example 'a' has split 'dev', not one of"),
+        ([Example("a", "text", ("x",), "train"), Example("b", "text", ("x",), "test")],
+         "streamed: the valid split has no examples"),
     ],
 )
 def test_an_empty_stream_or_an_unknown_split_stops_with_a_clear_error(tmp_path, examples, message):

@@ -35,6 +35,10 @@ class Dataset(Protocol):
     stream, so that a corpus larger than memory goes through (a generator need not hold what it has yielded).
     Both receive the dataset's own section of ``params.yaml`` (``datasets.<name>``). ``modality`` (one of
     :data:`MODALITIES`) decides the feature phase: word vectors for text, image features for images.
+
+    A dataset read from user files may also say where things are, for preprocessing's errors:
+    ``describe_split(params, raw_dir, split)`` (where an empty split's examples would come from) and
+    ``locate(params, raw_dir, example_id)`` (``file:line`` of each record with that id).
     """
 
     name: str

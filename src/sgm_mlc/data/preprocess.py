@@ -97,7 +97,18 @@ def _stage_examples(
             rows.add(example_row(example, tokens))
     if counter.documents == 0:
         raise ValueError(f"{dataset.name}: parsing {raw_dir} gave no examples; re-run the download step")
-    digests.check_unique(staging, f"{dataset.name} ({raw_dir})")
+    for split in SPLITS:
+        if counter.splits[split].documents == 0:
+            where = dataset.describe_split(dataset_params, raw_dir, split) if hasattr(dataset, "describe_split") else raw_dir
+            raise ValueError(f"{dataset.name}: the {split} split has no examples ({where})")
+    duplicate = digests.duplicate(staging)
+    if duplicate is not None:
+        example_id, count = duplicate
+        where = dataset.locate(dataset_params, raw_dir, example_id) if hasattr(dataset, "locate") else [str(raw_dir)]
+        raise ValueError(
+            f"{dataset.name}: example id {example_id!r} occurs {count} times ({', '.join(where)}); every example "
+            "needs its own id"
+        )
     return counter, word_counts
 
 
@@ -130,12 +141,13 @@ class IdDigests:
     def add(self, example_id: str) -> None:
         self.digests.append(_digest(example_id))
 
-    def check_unique(self, staging: Path, source: str) -> None:
-        """Raise naming a duplicated id (looked up in ``staging``, which holds every id) if there is one."""
+    def duplicate(self, staging: Path) -> tuple[str, int] | None:
+        """The first (in sort order) id that occurs more than once, with its count, looked up in ``staging``
+        (which holds every id) among the ids whose digests repeat; ``None`` when every id is unique."""
         values = np.sort(np.frombuffer(self.digests, dtype=np.uint64))
         repeated = set(values[1:][values[1:] == values[:-1]].tolist())
         if not repeated:
-            return
+            return None
         counts = Counter(
             example_id
             for batch in pq.ParquetFile(staging).iter_batches(columns=["id"], batch_size=ROW_GROUP_ROWS)
@@ -143,11 +155,7 @@ class IdDigests:
             if _digest(example_id) in repeated
         )
         duplicated = sorted(example_id for example_id, count in counts.items() if count > 1)
-        if duplicated:
-            raise ValueError(
-                f"{source}: example id {duplicated[0]!r} occurs {counts[duplicated[0]]} times "
-                f"({len(duplicated)} duplicated id(s) in all); every example needs its own id"
-            )
+        return (duplicated[0], counts[duplicated[0]]) if duplicated else None
 
 
 def _digest(example_id: str) -> int:

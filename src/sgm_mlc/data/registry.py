@@ -1,18 +1,34 @@
-"""Dataset name → implementation."""
+"""Dataset name (and ``kind``) → implementation."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sgm_mlc.data.base import Dataset
 from sgm_mlc.data.reuters import Reuters21578
 from sgm_mlc.data.synthetic import SyntheticDataset
 from sgm_mlc.data.synthetic_shift import ShiftedSyntheticDataset
+from sgm_mlc.data.table import TableDataset
+from sgm_mlc.data.yelp import Yelp
 
-DATASETS: dict[str, type] = {cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578)}
+BUILT_IN: dict[str, type] = {
+    cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578, Yelp)
+}
+# Kinds of user datasets: the class is built with the dataset's name.
+KINDS: dict[str, type] = {"table": TableDataset}
 
 
-def get_dataset(name: str) -> Dataset:
-    """The dataset called ``name``; a clear error lists the known names."""
-    try:
-        return DATASETS[name]()
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
+def get_dataset(name: str, params: dict[str, Any] | None = None) -> Dataset:
+    """The dataset called ``name``, whose section of ``params.yaml`` is ``params`` (a user dataset's ``kind``
+    says which implementation reads it); a clear error lists the known names and kinds."""
+    kind = (params or {}).get("kind")
+    if kind is not None:
+        if kind not in KINDS:
+            raise ValueError(f"dataset {name!r}: unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+        return KINDS[kind](name)
+    if name not in BUILT_IN:
+        raise ValueError(
+            f"unknown dataset {name!r}; built-in datasets: {', '.join(sorted(BUILT_IN))} "
+            f"(your own data: kind: {', '.join(sorted(KINDS))})"
+        )
+    return BUILT_IN[name]()

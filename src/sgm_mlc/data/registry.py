@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sgm_mlc.data.base import Dataset
+from sgm_mlc.data.coco import Coco2017
 from sgm_mlc.data.reuters import Reuters21578
 from sgm_mlc.data.synthetic import SyntheticDataset
 from sgm_mlc.data.synthetic_shift import ShiftedSyntheticDataset
@@ -12,7 +13,7 @@ from sgm_mlc.data.table import TableDataset
 from sgm_mlc.data.yelp import Yelp
 
 BUILT_IN: dict[str, type] = {
-    cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578, Yelp)
+    cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578, Yelp, Coco2017)
 }
 # Kinds of user datasets: the class is built with the dataset's name.
 KINDS: dict[str, type] = {"table": TableDataset}

@@ -38,7 +38,7 @@ def test_unknown_dataset_lists_allowed_values(params):
     with pytest.raises(ParamsError) as caught:
         validate_params(params)
     assert (
-        "run.datasets.1: 'reuters' is not a dataset of the datasets section; known datasets: coco2017, reuters21578, synthetic, synthetic_shift, yelp"
+        "run.datasets.1: 'reuters' is not a dataset of the datasets section; known datasets: coco2017, reuters21578, synthetic, synthetic_shift, voc2007, yelp"
         in str(caught.value)
     )
     params["run"]["datasets"] = ["synthetic"]
@@ -46,7 +46,7 @@ def test_unknown_dataset_lists_allowed_values(params):
     with pytest.raises(ParamsError) as caught:
         validate_params(params)
     assert str(caught.value).splitlines()[1:] == [
-        "  - datasets.reuters: not a built-in dataset (coco2017, reuters21578, synthetic, synthetic_shift, yelp); your own "
+        "  - datasets.reuters: not a built-in dataset (coco2017, reuters21578, synthetic, synthetic_shift, voc2007, yelp); your own "
         "data needs kind: table (README)"
     ]
 

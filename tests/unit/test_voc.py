@@ -204,3 +204,34 @@ def test_the_hard_coded_coco_names_are_the_official_category_list() -> None:
     with zipfile.ZipFile(COCO_ANNOTATIONS) as archive:
         categories = json.loads(archive.read("annotations/instances_val2017.json"))["categories"]
     assert tuple(c["name"] for c in sorted(categories, key=lambda c: c["id"])) == COCO_2017_CATEGORIES
+
+
+def test_voc2007_downloads_both_archives_and_yields_its_three_image_sets(tmp_path):
+    import hashlib
+    import tarfile
+
+    from sgm_mlc.data.registry import get_dataset
+
+    trainval = write_voc(tmp_path / "trainval", "train", {"000005": CHAIRS})
+    write_voc(trainval, "val", {"000007": annotation("000007", obj("car", (1, 1, 10, 10)))})
+    test = write_voc(tmp_path / "test", "test", {
+        "000001": annotation("000001", obj("dog", (1, 1, 50, 50)), obj("person", (1, 1, 99, 99))),
+        "000002": annotation("000002", obj("cat", (1, 1, 5, 5), difficult=1)),
+    })
+    files = {}
+    for key, root, name in (("trainval", trainval, TRAINVAL_ARCHIVE), ("test", test, TEST_ARCHIVE)):
+        archive = tmp_path / name
+        with tarfile.open(archive, "w") as tar:
+            tar.add(root / "VOCdevkit", arcname="VOCdevkit")
+        files[key] = {"url": archive.as_uri(), "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "filename": name}
+    dataset = get_dataset("voc2007")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    dataset.download({"files": files}, raw)
+    examples = list(dataset.parse({"files": files}, raw))
+    assert [(e.id, e.split, e.labels) for e in examples] == [
+        ("000005", "train", ("chair",)), ("000007", "valid", ("car",)), ("000001", "test", ("person", "dog")),
+    ]
+    assert examples[0].image == "trainval/VOCdevkit/VOC2007/JPEGImages/000005.jpg" and examples[0].text == ""
+    assert dataset.modality == "image" and dataset.skipped == {"no_label": 1, "difficult_only_label": 1}
+    assert sorted(path.name for path in raw.iterdir()) == ["test", "trainval"]

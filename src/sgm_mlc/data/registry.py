@@ -10,10 +10,11 @@ from sgm_mlc.data.reuters import Reuters21578
 from sgm_mlc.data.synthetic import SyntheticDataset
 from sgm_mlc.data.synthetic_shift import ShiftedSyntheticDataset
 from sgm_mlc.data.table import TableDataset
+from sgm_mlc.data.voc import Voc2007
 from sgm_mlc.data.yelp import Yelp
 
 BUILT_IN: dict[str, type] = {
-    cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578, Yelp, Coco2017)
+    cls.name: cls for cls in (SyntheticDataset, ShiftedSyntheticDataset, Reuters21578, Yelp, Coco2017, Voc2007)
 }
 # Kinds of user datasets: the class is built with the dataset's name.
 KINDS: dict[str, type] = {"table": TableDataset}

@@ -26,9 +26,14 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sgm_mlc.data.base import Example
+from sgm_mlc.data.download import extract_archive, fetch
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +43,11 @@ VOC_CLASSES = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )  # fmt: skip
 
-# The official archives. sha256 and sizes as in tensorflow/datasets, tensorflow_datasets/url_checksums/voc.txt
-# (listed there for the pjreddie.com mirror of the same files); the same sha256 are pinned for these
-# host.robots.ox.ac.uk URLs in pytorch/vision, torchvision/prototype/datasets/_builtin/voc.py. MD5s, for a
-# cross-check: c52e279531787c972589f7e41ab4ae64 (trainval, pytorch/vision torchvision/datasets/voc.py) and
-# b6e924de25625d8de591ea690078ad9f (test, the "2007-test" entry of later versions of that file, seen in copies).
+# The official archives (their URLs and sha256 are in params.yaml's datasets.voc2007.files). The sha256 are those
+# of tensorflow/datasets, tensorflow_datasets/url_checksums/voc.txt, also pinned for the host.robots.ox.ac.uk
+# URLs in pytorch/vision, torchvision/prototype/datasets/_builtin/voc.py.
 TRAINVAL_ARCHIVE = "VOCtrainval_06-Nov-2007.tar"
-TRAINVAL_URL = f"http://host.robots.ox.ac.uk/pascal/VOC/voc2007/{TRAINVAL_ARCHIVE}"
-TRAINVAL_SHA256 = "7d8cd951101b0957ddfd7a530bdc8a94f06121cfc1e511bb5937e973020c7508"
-TRAINVAL_BYTES = 460_032_000
 TEST_ARCHIVE = "VOCtest_06-Nov-2007.tar"
-TEST_URL = f"http://host.robots.ox.ac.uk/pascal/VOC/voc2007/{TEST_ARCHIVE}"
-TEST_SHA256 = "6836888e2e01dca84577a849d339fa4f73e1e4f135d312430c4856b5609b4892"
-TEST_BYTES = 451_020_800
 
 # Image set -> the archive that holds it.
 ARCHIVE_OF_IMAGE_SET = {
@@ -233,3 +230,36 @@ def iter_voc_images(root: Path, image_set: str, counts: VocCounts | None = None)
         "%d difficult-only labels dropped",
         image_set, counts.listed, counts.kept, counts.skipped_images, counts.dropped_labels,
     )  # fmt: skip
+
+
+# Split → (the archive of params.yaml's files it comes from, its image set): VOC's own train / val / test.
+SPLIT_SOURCES = {"train": ("trainval", "train"), "valid": ("trainval", "val"), "test": ("test", "test")}
+
+
+class Voc2007:
+    """PASCAL VOC 2007 as an image-tagging dataset: VOC's train, val and test image sets as the train, valid and
+    test splits; an example's id is the image id, its ``image`` ``<archive>/VOCdevkit/VOC2007/JPEGImages/<file>``.
+    Skipped images and difficult-only labels are counted in :attr:`skipped`."""
+
+    name = "voc2007"
+    modality = "image"
+
+    def __init__(self) -> None:
+        self.skipped: Counter[str] = Counter()
+
+    def download(self, params: dict[str, Any], raw_dir: Path) -> None:
+        """Fetch each archive of ``params["files"]`` (sha256-verified), extract it into ``raw_dir/<key>``, delete it."""
+        for key, spec in params["files"].items():
+            archive = fetch(spec["url"], raw_dir / spec["filename"], spec["sha256"])
+            extract_archive(archive, raw_dir / key)
+            archive.unlink()
+
+    def parse(self, params: dict[str, Any], raw_dir: Path) -> Iterator[Example]:
+        self.skipped.clear()
+        for split, (key, image_set) in SPLIT_SOURCES.items():
+            counts = VocCounts()
+            for image in iter_voc_images(raw_dir / key, image_set, counts):
+                path = Path(key) / VOC2007_DIR / "JPEGImages" / image.file_name
+                yield Example(image.id, "", image.labels, split, image=path.as_posix())
+            self.skipped["no_label"] += counts.skipped_images
+            self.skipped["difficult_only_label"] += counts.dropped_labels

@@ -250,3 +250,31 @@ def test_reordering_and_repeating_the_decoder_state_keep_each_rows_attention():
     torch.testing.assert_close(reordered.hidden, state.hidden[:, rows])
     repeated = state.repeat_interleave(3)
     torch.testing.assert_close(repeated.attention, state.attention.repeat_interleave(3, dim=0))
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_label_scores_are_the_max_over_the_decoded_steps_replayed_one_step_at_a_time(beam_size):
+    from sgm_mlc.models.label_ids import mark_emitted
+    from sgm_mlc.training.batches import Batch
+    from sgm_mlc.training.tasks import SequenceTask
+
+    n_labels = 5
+    model = tiny_sgm(n_labels, seed=4)
+    src, src_lengths = documents([7, 3, 5, 6], seed=2)
+    batch = Batch(src, src_lengths, None, None, None, np.arange(4))
+    predictions = SequenceTask("sequence", beam_size, 6, label_scores=True).predict(model, batch)
+    for row, prediction in enumerate(predictions):
+        # The same sequence fed one step at a time through model.step: the max of each label's probability
+        # over the label steps and the end step.
+        state = model.init_decoder(model.encode(*select(src, src_lengths, [row])))
+        previous, emitted = torch.tensor([BOS]), torch.zeros(1, FIRST_LABEL + n_labels, dtype=torch.bool)
+        best = torch.zeros(n_labels)
+        for label in list(prediction.labels) + [EOS]:
+            with torch.no_grad():
+                log_probs, state = model.step(state, previous, emitted)
+            best = torch.maximum(best, log_probs[0, FIRST_LABEL:].exp())
+            previous = torch.tensor([label])
+            emitted = mark_emitted(emitted, previous)
+        assert prediction.label_scores == pytest.approx(best.tolist(), abs=1e-5)
+        for label, probability in zip(prediction.labels, prediction.step_probabilities):
+            assert prediction.label_scores[label - FIRST_LABEL] >= probability - 1e-6

@@ -42,7 +42,9 @@ EMPTY_DOCUMENTS_TREATMENT = (
     "kept, scored with an empty true label set: any mapped label predicted for them is a false positive"
 )
 
-Predictor = Callable[[SplitData], tuple[list[list[str]], list[list[float]]]]
+# Documents → predicted label sequences, their step probabilities and, for a neural model, every label's score
+# (``(n_documents, n_source_labels)`` in the source ranking; ``None`` for a linear model).
+Predictor = Callable[[SplitData], tuple[list[list[str]], list[list[float]], list[list[float]] | None]]
 
 
 def evaluate_cross_dataset(
@@ -79,7 +81,7 @@ def evaluate_cross_dataset(
 
     predict = load_predictor(model_name, params, inputs, source_embeddings, model_dir)
     started = time.perf_counter()
-    sequences, probabilities = predict(documents)
+    sequences, probabilities, source_scores = predict(documents)
     seconds = time.perf_counter() - started
 
     predicted, predicted_probabilities = [], []
@@ -91,8 +93,9 @@ def evaluate_cross_dataset(
     mapped = set(ranking)
     true = [order_labels(order, [label for label in labels if label in mapped], ranking) for labels in test["labels"]]
     scored = SplitData(ids, documents.documents, true)
+    scores = None if source_scores is None else target_scores(label_map, inputs.label_ranking, ranking, source_scores)
 
-    report = split_report(predicted, scored, ranking)
+    report = split_report(predicted, scored, ranking, scores)
     report["documents_per_second"] = len(ids) / seconds
     metrics = {"test": report, "label_map": label_map_facts(label_map, inputs.label_ranking, examples, true)}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,18 +115,28 @@ def load_predictor(
         from sgm_mlc.models.linear import load
 
         linear_model = load(model_dir / MODEL_FILE)
-        return lambda documents: predict_linear(linear_model, documents.documents, inputs.label_ranking)
+        return lambda documents: (*predict_linear(linear_model, documents.documents, inputs.label_ranking), None)
     from sgm_mlc.experiment.neural import encode_split, load_trained_network
 
     if embeddings_dir is None:
         raise ValueError(f"{model_name} is a neural model: give the source dataset's embeddings folder")
     network = load_trained_network(model_name, params, inputs, embeddings_dir, model_dir)
 
-    def predict(documents: SplitData) -> tuple[list[list[str]], list[list[float]]]:
+    def predict(documents: SplitData) -> tuple[list[list[str]], list[list[float]], list[list[float]]]:
         predictions = network.predict(encode_split(inputs, documents, params["training"]["max_source_length"]))
-        return label_names_of(predictions, inputs.label_ranking), [list(p.step_probabilities) for p in predictions]
+        steps = [list(p.step_probabilities) for p in predictions]
+        return label_names_of(predictions, inputs.label_ranking), steps, [list(p.label_scores) for p in predictions]
 
     return predict
+
+
+def target_scores(
+    label_map: LabelMap, source_ranking: list[str], ranking: list[str], source_scores: list[list[float]]
+) -> list[list[float]]:
+    """Each target label's score (in ``ranking``): the highest score of the source labels mapped onto it."""
+    place = {label: i for i, label in enumerate(source_ranking)}
+    sources = [[place[source] for source, target in label_map.pairs if target == label] for label in ranking]
+    return [[max(row[i] for i in columns) for columns in sources] for row in source_scores]
 
 
 def target_ranking(label_map: LabelMap, source_ranking: list[str]) -> list[str]:

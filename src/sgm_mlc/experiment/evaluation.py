@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sgm_mlc.atomic import atomic_path
 from sgm_mlc.experiment.inputs import SplitData
+from sgm_mlc.metrics.image_tagging import image_tagging_report
 from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
 from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.training.tasks import Prediction
@@ -31,15 +33,27 @@ def label_names_of(predictions: Sequence[Prediction], ranking: Sequence[str]) ->
     return [[ranking[label - FIRST_LABEL] for label in prediction.labels] for prediction in predictions]
 
 
-def split_report(predicted: Sequence[Sequence[str]], split: SplitData, ranking: Sequence[str]) -> dict[str, Any]:
-    """Every metric of the metrics module for one split; sequences give the position deviation."""
-    return multilabel_report(
-        to_multi_hot(split.label_sequences, ranking),
-        to_multi_hot(predicted, ranking),
-        ranking,
-        true_sequences=split.label_sequences,
-        predicted_sequences=predicted,
+def split_report(
+    predicted: Sequence[Sequence[str]],
+    split: SplitData,
+    ranking: Sequence[str],
+    label_scores: Sequence[Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """Every metric of the metrics module for one split; sequences give the position deviation, and the
+    per-label scores of a neural model (``(n_examples, n_labels)`` in ``ranking`` order) the ranking metrics of
+    image tagging (CP, CR, CF1, OP, OR, OF1, their top-3, mAP)."""
+    y_true, y_pred = to_multi_hot(split.label_sequences, ranking), to_multi_hot(predicted, ranking)
+    report = multilabel_report(
+        y_true, y_pred, ranking, true_sequences=split.label_sequences, predicted_sequences=predicted
     )
+    if label_scores is not None:
+        report |= image_tagging_report(y_true, y_pred, np.asarray(label_scores, dtype=float))
+    return report
+
+
+def label_scores_of(predictions: Sequence[Prediction]) -> list[tuple[float, ...]]:
+    """Each prediction's per-label scores (see :mod:`sgm_mlc.training.tasks`)."""
+    return [prediction.label_scores for prediction in predictions]
 
 
 def write_predictions(

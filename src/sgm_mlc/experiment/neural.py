@@ -13,7 +13,7 @@ import torch
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
+from sgm_mlc.experiment.evaluation import label_names_of, label_scores_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
@@ -42,11 +42,12 @@ def training_config(training: dict[str, Any], seed: int) -> TrainingConfig:
     return TrainingConfig(**{key: training[key] for key in TRAINING_CONFIG_KEYS}, seed=seed)
 
 
-def make_task(model_name: str, params: dict[str, Any], beam_size: int) -> Task:
-    """The loss and prediction rule of ``model_name`` (see :mod:`sgm_mlc.training.tasks`)."""
+def make_task(model_name: str, params: dict[str, Any], beam_size: int, label_scores: bool = False) -> Task:
+    """The loss and prediction rule of ``model_name`` (see :mod:`sgm_mlc.training.tasks`); a sequence model
+    scores every label only when asked (``label_scores``: the final evaluation, not each validation)."""
     if is_sequence_model(model_name):
         model_params = params["models"][model_name]
-        return SequenceTask(model_params["loss"], beam_size, model_params["max_decode_length"])
+        return SequenceTask(model_params["loss"], beam_size, model_params["max_decode_length"], label_scores)
     return SetTask(params["training"]["set_threshold"])
 
 
@@ -137,7 +138,7 @@ def load_trained_network(
     model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
     model.to(device)
     beam_size = params["decoding"]["beam_size"] if is_sequence_model(model_name) else 1
-    task = make_task(model_name, params, beam_size)
+    task = make_task(model_name, params, beam_size, label_scores=True)
     return TrainedNetwork(model, task, device, uses_bf16(device, training["precision"]), training)
 
 
@@ -156,7 +157,9 @@ def evaluate_neural(
         seconds = time.perf_counter() - started
         predicted[split_name] = label_names_of(predictions, inputs.label_ranking)
         probabilities[split_name] = [p.step_probabilities for p in predictions]
-        metrics[split_name] = split_report(predicted[split_name], split, inputs.label_ranking)
+        metrics[split_name] = split_report(
+            predicted[split_name], split, inputs.label_ranking, label_scores_of(predictions)
+        )
         metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
     write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
     write_json(out_dir / "metrics.json", metrics)

@@ -4,6 +4,12 @@
   and predictions decoded label by label (greedy or batched beam search);
 * :class:`SetTask` (``br_neural``, ``cnn``): binary cross-entropy over independent sigmoid outputs, and the
   labels whose probability passes a threshold, most probable first.
+
+Both also give every label a score, for ranking metrics (mAP, top-k): a set model its sigmoid probability; a
+sequence model, for each label, the highest probability it gives that label at any step of the decoded
+sequence replayed with teacher forcing (each label step and the end step), the max-over-steps rule of the
+CNN-RNN image taggers (Wang et al., CVPR 2016). A label the decoder emitted scores at least its emission
+probability; one it did not emit scores how close it came.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from torch import nn
 
 from sgm_mlc.decoding.beam import BeamSearch
 from sgm_mlc.decoding.greedy import GreedySearch
-from sgm_mlc.models.label_ids import FIRST_LABEL
+from sgm_mlc.models.label_ids import FIRST_LABEL, PAD_LABEL, teacher_forcing_targets
 from sgm_mlc.models.losses import combined_loss, set_bce
 from sgm_mlc.training.batches import Batch
 
@@ -29,6 +35,7 @@ class Prediction:
 
     labels: tuple[int, ...]
     step_probabilities: tuple[float, ...]
+    label_scores: tuple[float, ...] = ()  # one per label index 0 … n_labels - 1 (see the module docstring)
 
 
 class Task(Protocol):
@@ -39,11 +46,13 @@ class Task(Protocol):
 
 @dataclass(frozen=True)
 class SequenceTask:
-    """``loss_kind`` is ``sequence``, ``set`` or ``sequence+set``; ``beam_size`` 1 decodes greedily."""
+    """``loss_kind`` is ``sequence``, ``set`` or ``sequence+set``; ``beam_size`` 1 decodes greedily;
+    ``label_scores`` adds each label's score to the predictions (one more, teacher-forced, pass)."""
 
     loss_kind: str
     beam_size: int
     max_decode_length: int
+    label_scores: bool = False
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         log_probs = model(batch.src, batch.src_lengths, batch.tgt_in)
@@ -52,9 +61,16 @@ class SequenceTask:
     def predict(self, model: nn.Module, batch: Batch) -> list[Prediction]:
         strategy = GreedySearch() if self.beam_size == 1 else BeamSearch(beam_size=self.beam_size)
         result = strategy.decode(model, batch.src, batch.src_lengths, self.max_decode_length)
+        if not self.label_scores:
+            return [
+                Prediction(tuple(labels), tuple(probabilities))
+                for labels, probabilities in zip(result.labels, result.step_probabilities)
+            ]
+        indices = [[label - FIRST_LABEL for label in labels] for labels in result.labels]
+        scores = replayed_label_scores(model, batch, indices)
         return [
-            Prediction(tuple(labels), tuple(probabilities))
-            for labels, probabilities in zip(result.labels, result.step_probabilities)
+            Prediction(tuple(labels), tuple(probabilities), tuple(row))
+            for labels, probabilities, row in zip(result.labels, result.step_probabilities, scores.tolist())
         ]
 
 
@@ -74,6 +90,15 @@ class SetTask:
             ranked = torch.argsort(row, descending=True, stable=True)
             chosen = [int(j) for j in ranked if row[j] >= self.threshold]
             predictions.append(
-                Prediction(tuple(FIRST_LABEL + j for j in chosen), tuple(float(row[j]) for j in chosen))
+                Prediction(tuple(FIRST_LABEL + j for j in chosen), tuple(float(row[j]) for j in chosen), tuple(row.tolist()))
             )
         return predictions
+
+
+def replayed_label_scores(model: nn.Module, batch: Batch, label_sequences: list[list[int]]) -> torch.Tensor:
+    """``(batch, n_labels)``: each label's highest probability over the steps of ``label_sequences`` (label
+    indices, one decoded sequence per row of ``batch``) replayed with teacher forcing, the end step included."""
+    tgt_in, tgt_out = (tensor.to(batch.src.device) for tensor in teacher_forcing_targets(label_sequences))
+    probabilities = model(batch.src, batch.src_lengths, tgt_in).float().exp()
+    steps = (tgt_out != PAD_LABEL).unsqueeze(2)  # (batch, steps, 1): each label step and the end step
+    return probabilities.masked_fill(~steps, 0.0).amax(dim=1)[:, FIRST_LABEL:].cpu()

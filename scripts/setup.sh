@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv (Python >= 3.11) and installs sgm-mlc with everything it needs; does nothing when the
 # install is already current. Sourced by scripts/pipeline.sh and scripts/test.sh; CI runs the same.
-#   TORCH_SPEC   the torch requirement installed first (default torch==2.13.0: CPU wheel where one is local;
-#                elsewhere pick your build, e.g. TORCH_SPEC=torch PIP_TORCH_INDEX=https://download.pytorch.org/whl/cpu)
+#   TORCH_SPEC   torch and torchvision, installed first (default: torch==2.14.1 torchvision==0.29.1, a pair that
+#                imports together; elsewhere pick your build, e.g.
+#                TORCH_SPEC="torch torchvision" PIP_TORCH_INDEX=https://download.pytorch.org/whl/cpu)
 set -euo pipefail
 project_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$project_root/.venv"
@@ -21,7 +22,8 @@ wanted=$(cat "$project_root/pyproject.toml" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     python -m pip install --quiet --upgrade pip
     # torch first, so that resolving the project does not pull another torch build
-    python -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}" ${PIP_TORCH_INDEX:+--index-url "$PIP_TORCH_INDEX"}
+    # shellcheck disable=SC2086
+    python -m pip install --quiet ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1} ${PIP_TORCH_INDEX:+--index-url "$PIP_TORCH_INDEX"}
     python -m pip install --quiet -e "$project_root[test]"
     echo "$wanted" > "$stamp"
 fi

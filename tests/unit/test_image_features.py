@@ -7,23 +7,21 @@ import logging
 import numpy as np
 import pytest
 import torch
+import torchvision
+from PIL import Image, ImageFile
 
-torchvision = pytest.importorskip("torchvision")
-
-from PIL import Image, ImageFile  # noqa: E402
-
-from sgm_mlc.data.base import Example  # noqa: E402
-from sgm_mlc.data.parquet import write_examples  # noqa: E402
-from sgm_mlc.features import ImageFeatures  # noqa: E402
-from sgm_mlc.features import images as image_features  # noqa: E402
-from sgm_mlc.features.images import (  # noqa: E402
+from sgm_mlc.config import ParamsError, validate_sections
+from sgm_mlc.data.base import Example
+from sgm_mlc.data.parquet import write_examples
+from sgm_mlc.features import ImageFeatures
+from sgm_mlc.features import images as image_features
+from sgm_mlc.features.images import (
     ImageViews,
     build_image_features,
     cached_weights_path,
-    image_feature_params,
     read_rgb,
 )
-from sgm_mlc.training.device import autocast, select_device, uses_bf16  # noqa: E402
+from sgm_mlc.training.device import autocast, select_device, uses_bf16
 
 # id → (split, file); "e" is a JPEG cut in half and "f" is not an image at all.
 IMAGES = {
@@ -46,6 +44,8 @@ PARAMS = {
     "seed": 3,
     "device": "cpu",
     "precision": "fp32",
+    "weights_path": None,
+    "workers": 0,
 }
 
 
@@ -265,17 +265,17 @@ def test_truncated_files_fail_even_when_pil_is_told_to_accept_them(dataset, monk
 
 
 def test_bad_settings_and_missing_files_are_clear(tmp_path, dataset):
-    assert image_feature_params({})["depth"] == 50
+    validate_sections({"image_features": PARAMS})
     for bad, pattern in [
-        ({"depht": 18}, "image_features.depht is not a setting"),
-        ({"depth": 20}, "depth must be one of"),
-        ({"image_size": 100}, "multiple of 32"),
-        ({"augment_views": -1}, "augment_views must be an integer"),
-        ({"weights": "none", "weights_path": "x.pth"}, "weights_path is read only with weights: imagenet"),
-        ({"precision": "fp16"}, "precision must be one of"),
+        ({"depht": 18}, "image_features: unknown key\\(s\\) 'depht'"),
+        ({"depth": 20}, "image_features.depth: 20 is not allowed; allowed values: 18, 34, 50, 101, 152"),
+        ({"image_size": 100}, "image_features.image_size: 100 is not a multiple of 32"),
+        ({"augment_views": -1}, "image_features.augment_views: -1 is less than the minimum of 0"),
+        ({"weights": "none", "weights_path": "x.pth"}, "image_features.weights_path: 'x.pth' should be of type null"),
+        ({"precision": "fp16"}, "image_features.precision: 'fp16' is not allowed"),
     ]:
-        with pytest.raises(ValueError, match=pattern):
-            image_feature_params(bad)
+        with pytest.raises(ParamsError, match=pattern):
+            validate_sections({"image_features": PARAMS | bad})
     processed, raw = dataset
     (raw / "images" / "a.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="1 of 7 images .* missing"):

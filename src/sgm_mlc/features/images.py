@@ -60,59 +60,16 @@ from sgm_mlc.atomic import atomic_directory
 from sgm_mlc.data.parquet import read_examples, read_modality
 from sgm_mlc.data.preprocess import EXAMPLES_FILE
 from sgm_mlc.features import AUGMENTED_FILE, AUGMENTED_INDEX_FILE, FEATURES_FILE, INDEX_FILE, META_FILE
-from sgm_mlc.training.device import DEVICES, PRECISIONS, autocast, select_device, seed_everything, uses_bf16
+from sgm_mlc.training.device import autocast, select_device, seed_everything, uses_bf16
 
 log = logging.getLogger(__name__)
 
-DEPTHS = (18, 34, 50, 101, 152)
-WEIGHTS = ("imagenet", "none")
 STRIDE = 32  # a ResNet's last feature map is the input downsampled 32 times
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_PARAMS: dict[str, Any] = {
-    "depth": 50,
-    "image_size": 224,
-    "weights": "imagenet",
-    "weights_path": None,
-    "batch_size": 64,
-    "augment_views": 0,
-    "seed": 13,
-    "device": "auto",
-    "precision": "auto",
-    "workers": 0,
-}
 # What PIL raises for a file it cannot decode (UnidentifiedImageError and truncation are OSErrors).
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's convention: resnet50-0676ba61.pth
-
-
-def image_feature_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` (the ``image_features`` section) over :data:`DEFAULT_PARAMS`, checked; ``ValueError`` names
-    the first bad setting."""
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
-    if unknown:
-        raise ValueError(f"image_features.{unknown[0]} is not a setting; known: {', '.join(DEFAULT_PARAMS)}")
-    settings = DEFAULT_PARAMS | dict(params)
-
-    def integer(name: str, minimum: int) -> None:
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"image_features.{name} must be an integer ≥ {minimum}, not {value!r}")
-
-    for name, minimum in (("batch_size", 1), ("augment_views", 0), ("seed", 0), ("workers", 0)):
-        integer(name, minimum)
-    if settings["depth"] not in DEPTHS:
-        choices = ", ".join(map(str, DEPTHS))
-        raise ValueError(f"image_features.depth must be one of {choices}, not {settings['depth']!r}")
-    integer("image_size", STRIDE)
-    if settings["image_size"] % STRIDE:
-        raise ValueError(f"image_features.image_size must be a multiple of {STRIDE}, not {settings['image_size']}")
-    for name, choices in (("weights", WEIGHTS), ("device", DEVICES), ("precision", PRECISIONS)):
-        if settings[name] not in choices:
-            raise ValueError(f"image_features.{name} must be one of {', '.join(choices)}, not {settings[name]!r}")
-    if settings["weights_path"] is not None and settings["weights"] != "imagenet":
-        raise ValueError("image_features.weights_path is read only with weights: imagenet; set it to null")
-    return settings
 
 
 # --- weights -------------------------------------------------------------------------------------------------
@@ -339,8 +296,8 @@ def _close(array: np.ndarray) -> None:
 def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Compute the features of every image of ``processed_dir/examples.parquet`` (paths relative to
     ``raw_dir``) and write them into ``out_dir`` (replaced as a whole, only if everything succeeds); return the
-    contents of ``features.json``. ``params`` is the ``image_features`` section (:data:`DEFAULT_PARAMS`)."""
-    settings = image_feature_params(params)
+    contents of ``features.json``. ``params`` is the ``image_features`` section of params.yaml (validated by its schema)."""
+    settings = params
     processed_dir, raw_dir, out_dir = Path(processed_dir), Path(raw_dir), Path(out_dir)
     source = processed_dir / EXAMPLES_FILE
     if read_modality(source) != "image":

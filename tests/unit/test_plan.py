@@ -109,3 +109,16 @@ def test_command_line_strings_get_their_types(params):
     assert params["training"]["learning_rate"] == 1.0e-3
     assert params["decoding"]["beam_size"] == 3
     assert params["tracking"]["experiment"] == "123"
+
+
+def test_models_that_read_words_are_left_out_of_image_datasets_and_said_so(small_params):
+    small_params["run"]["datasets"] = ["coco2017"]
+    small_params["run"]["models"] = ["br", "cnn", "br_neural", "sgm"]
+    small_params["experiments"]["cross_dataset"] = [{"train": "coco2017", "test": "voc2007", "models": ["sgm", "br"]}]
+    plan = experiment_plan(small_params)
+    table = plan.tables["coco2017"]
+    assert list(table.main) == ["br_neural", "sgm"] and list(table.orders) == ["sgm"]
+    assert list(table.cross["voc2007"]) == ["sgm"]
+    assert table.skipped == {model: "reads words; not run on an image dataset" for model in ("br", "cc", "cnn")}
+    assert {run.model for run in plan.runs} == {"br_neural", "sgm"}
+    assert plan.evaluation_only_datasets == ["voc2007"]

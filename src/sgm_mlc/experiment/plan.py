@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgm_mlc.config import dataset_view, deep_merge
-from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS
+from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS, TEXT_ONLY_MODELS
 
 DEFAULT_VARIANT = "default"
 # Models whose result depends on the label order (a chain's order; a decoder's target sequence).
@@ -92,6 +92,7 @@ class DatasetTables:
     ablations: dict[str, list[Run]] = field(default_factory=dict)
     orders: dict[str, dict[str, list[Run]]] = field(default_factory=dict)  # model → order → runs
     cross: dict[str, dict[str, list[CrossRun]]] = field(default_factory=dict)  # target → model → runs
+    skipped: dict[str, str] = field(default_factory=dict)  # model asked for but not run here → why
 
 
 @dataclass
@@ -147,8 +148,16 @@ def canonical_run(params: dict[str, Any], dataset: str, model: str, variant: str
     return Run(dataset, model, variant, order, seed)
 
 
+def dataset_modality(params: dict[str, Any], dataset: str) -> str:
+    """``text`` or ``image``: what the examples of ``dataset`` are."""
+    from sgm_mlc.data.registry import get_dataset
+
+    return get_dataset(dataset, params["datasets"][dataset]).modality
+
+
 def experiment_plan(params: dict[str, Any]) -> Plan:
-    """Every run and every table that ``params`` asks for (see the module docstring)."""
+    """Every run and every table that ``params`` asks for (see the module docstring); on an image dataset the
+    models that read words are left out, and the table says so."""
     run_section = params["run"]
     experiments = params["experiments"]
     seeds = run_section["seeds"]
@@ -157,19 +166,28 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
     cross_runs: list[CrossRun] = []
 
     def runs_of(dataset: str, model: str, variant: str, order: str) -> list[Run]:
+        if model in tables[dataset].skipped:
+            return []
         return sorted({canonical_run(params, dataset, model, variant, order, seed) for seed in seeds})
 
     for dataset in run_section["datasets"]:
         table = tables[dataset] = DatasetTables()
+        if dataset_modality(params, dataset) == "image":
+            mentioned = set(run_section["models"]) | set((experiments["label_orders"] or {}).get("models", []))
+            mentioned |= {model for pair in experiments["cross_dataset"] if pair["train"] == dataset for model in pair["models"]}
+            table.skipped = {
+                model: "reads words; not run on an image dataset" for model in TEXT_ONLY_MODELS if model in mentioned
+            }
         for model in run_section["models"]:
-            table.main[model] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
+            if model not in table.skipped:
+                table.main[model] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
         if variants := ablation_variants(params):
             model = experiments["ablations"]["model"]
             table.ablations[DEFAULT_VARIANT] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
             for variant in variants:
                 table.ablations[variant] = runs_of(dataset, model, variant, base_order)
         if orders_study := experiments["label_orders"]:
-            for model in orders_study["models"]:
+            for model in (m for m in orders_study["models"] if m not in table.skipped):
                 table.orders[model] = {
                     order: runs_of(dataset, model, DEFAULT_VARIANT, order) for order in orders_study["orders"]
                 }
@@ -178,7 +196,7 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
             continue
         table = tables[pair["train"]]
         by_model = table.cross.setdefault(pair["test"], {})
-        for model in pair["models"]:
+        for model in (m for m in pair["models"] if m not in table.skipped):
             by_model[model] = [CrossRun(run, pair["test"]) for run in runs_of(pair["train"], model, DEFAULT_VARIANT, base_order)]
             cross_runs += by_model[model]
 

@@ -5,3 +5,5 @@ SET_MODELS = ("br_neural", "cnn")
 SEQUENCE_MODELS = ("sgm", "seq2seq")
 NEURAL_MODELS = SET_MODELS + SEQUENCE_MODELS
 MODEL_NAMES = LINEAR_MODELS + NEURAL_MODELS
+# Models that read words (TF-IDF, word convolutions): not run on image datasets.
+TEXT_ONLY_MODELS = LINEAR_MODELS + ("cnn",)

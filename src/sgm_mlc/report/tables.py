@@ -70,6 +70,7 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Tabl
             cells.update(p_cells(comparisons, runs[PROPOSED_MODEL], model_runs, model == PROPOSED_MODEL))
         rows.append(Row(model, cells))
     notes = [seeds_note(list(runs)), f"{BOLD_NOTE} Position deviation is defined for sequence models only."]
+    notes += [f"Not run: {model} ({why})." for model, why in results.plan.tables[dataset].skipped.items()]
     notes.append(
         f"{comparisons.describe()} Each baseline is tested against {PROPOSED_MODEL}."
         if tested

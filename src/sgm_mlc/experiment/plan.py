@@ -152,7 +152,7 @@ def dataset_modality(params: dict[str, Any], dataset: str) -> str:
     """``text`` or ``image``: what the examples of ``dataset`` are."""
     from sgm_mlc.data.registry import get_dataset
 
-    return get_dataset(dataset, params["datasets"][dataset]).modality
+    return get_dataset(dataset, params.get("datasets", {}).get(dataset)).modality
 
 
 def experiment_plan(params: dict[str, Any]) -> Plan:

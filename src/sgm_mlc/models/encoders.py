@@ -6,6 +6,10 @@ optional multi-head self-attention over the LSTM states (residual connection and
 A bidirectional encoder merges its two directions (``direction_merge``) by concatenating them (``concat``: each
 direction has half of ``hidden_size``) or by summing them (``sum``: each direction has ``hidden_size`` units, as
 in SGM's released code, which sums the two halves of a bidirectional ``nn.LSTM``'s output).
+
+Images have their own encoder, :class:`RegionEncoder`: an image's "document" is the grid of region feature
+vectors a ResNet computed once, and the encoder reads the regions as the text encoder reads words (same output,
+:class:`EncodedSource`; same optional :class:`SelfAttention`).
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ class EncodedSource:
     meaningless: consumers apply ``mask``); ``mask``: ``(batch, src_len)`` bool, True at real tokens;
     ``summary``: ``(batch, hidden)``, the top LSTM layer's final states (forward direction at the last real
     token, backward direction at the first), concatenated or summed as the encoder merges its directions.
+
+    From the :class:`RegionEncoder` of images the tokens are an image's regions, and ``summary`` is the mean
+    of their states.
     """
 
     states: Tensor
@@ -219,4 +226,62 @@ class Encoder(nn.Module):
         mask = length_mask(src_lengths, src.size(1))
         if self.self_attention is not None:
             states = self.self_attention(states, mask)
+        return EncodedSource(states=states, mask=mask, summary=summary)
+
+
+class RegionEncoder(nn.Module):
+    """The encoder of image datasets: region feature vectors (a ResNet's last feature map, one vector per grid
+    cell) → ``LayerNorm`` over each region's channels → ``Linear(feature_size → hidden_size)`` → ReLU → dropout →
+    optional :class:`SelfAttention` over the regions (the module the text encoder uses).
+
+    It has the text :class:`Encoder`'s contract — ``forward(src, src_lengths) → EncodedSource`` and a
+    ``hidden_size`` attribute — so :class:`~sgm_mlc.models.sgm.SGM` and
+    :class:`~sgm_mlc.models.set_classifiers.BRNeural` take either. The regions play the words' part: the
+    decoder's contextual attention (and label attention) reads ``states`` over the regions, and its first state
+    comes from ``summary``, the mean of the real regions' states (the global average pooling a ResNet applies
+    before its own classifier).
+
+    The layer normalisation (learned gain and bias) is there because the features are non-negative post-ReLU
+    activations whose scale differs between backbones (ResNet-18/34 and ResNet-50+), between ImageNet and
+    random weights, and from region to region; normalising each region needs no dataset statistics and lets
+    the learning rates tuned for the text models train the projection without a rescaling step. It keeps each
+    region's pattern of channels and drops its overall magnitude. Padded regions (a batch of grids of several
+    sizes) are zeros, never read: ``mask`` comes from ``src_lengths``, and is all True for grids of one size.
+
+    There is no positional encoding: with self-attention the states do not depend on the order of the regions
+    (a set of regions, fitting labels that say what is in an image, not where).
+    """
+
+    def __init__(
+        self,
+        feature_size: int,
+        hidden_size: int,
+        self_attention: bool = False,
+        attention_heads: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.feature_size = feature_size
+        self.hidden_size = hidden_size
+        self.norm = nn.LayerNorm(feature_size)
+        self.projection = nn.Linear(feature_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.self_attention = SelfAttention(hidden_size, attention_heads, dropout) if self_attention else None
+
+    def forward(self, src: Tensor, src_lengths: Tensor) -> EncodedSource:
+        """``src`` ``(batch, regions, feature_size)`` float, right-padded with zero regions, ``src_lengths``
+        ``(batch,)`` (>= 1) the real regions of each image → ``states`` ``(batch, regions, hidden_size)``,
+        ``mask`` ``(batch, regions)``, ``summary`` ``(batch, hidden_size)``, the states' mean over the real
+        regions."""
+        if src.dim() != 3 or src.size(2) != self.feature_size:
+            raise ValueError(
+                f"expected region features (batch, regions, {self.feature_size}), got shape {tuple(src.shape)}"
+            )
+        src_lengths = src_lengths.to(src.device)
+        mask = length_mask(src_lengths, src.size(1))
+        states = self.dropout(torch.relu(self.projection(self.norm(src))))
+        if self.self_attention is not None:
+            states = self.self_attention(states, mask)
+        weights = mask.unsqueeze(2).to(states.dtype)
+        summary = (states * weights).sum(dim=1) / weights.sum(dim=1)
         return EncodedSource(states=states, mask=mask, summary=summary)

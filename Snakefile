@@ -28,6 +28,7 @@ wildcard_constraints:
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/embeddings.smk"
+include: "workflow/rules/image_features.smk"
 include: "workflow/rules/label_order.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

@@ -86,6 +86,13 @@ def run_build_embeddings(args: argparse.Namespace) -> None:
     build_word_vectors(embedding_params, vocabulary, train_documents, args.out)
 
 
+def run_build_image_features(args: argparse.Namespace) -> None:
+    from sgm_mlc.features.images import build_image_features
+
+    limit_threads(args.threads)
+    build_image_features(section(step_params(args), "image_features"), args.processed, args.raw, args.out)
+
+
 def run_build_label_order(args: argparse.Namespace) -> None:
     from sgm_mlc.labels.build import build_label_order
 
@@ -145,13 +152,13 @@ def run_params(args: argparse.Namespace, sections_of: Callable[[dict[str, Any], 
 
 
 def check_run_files(args: argparse.Namespace) -> None:
-    """A neural run reads word vectors: say so before anything is written."""
+    """A neural run reads input features: say so before anything is written."""
     from sgm_mlc.experiment.plan import NEURAL_MODELS
 
-    if args.model in NEURAL_MODELS and args.embeddings is None:
+    if args.model in NEURAL_MODELS and args.features is None:
         raise ParamsError(
-            f"--embeddings is required for the neural model {args.model}: results/embeddings/<dataset> "
-            "(run build-embeddings)"
+            f"--features is required for the neural model {args.model}: results/embeddings/<dataset> "
+            "(run build-embeddings) or, for an image dataset, results/image_features/<dataset> (build-image-features)"
         )
 
 
@@ -173,7 +180,7 @@ def run_train(args: argparse.Namespace) -> None:
     limit_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "params.json", {**params, "run": run_identity(args)})
-    train_model(args.model, params, args.seed, args.processed, args.embeddings, args.label_order, args.out)
+    train_model(args.model, params, args.seed, args.processed, args.features, args.label_order, args.out)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -186,7 +193,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     limit_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "params.json", {**params, "run": run_identity(args)})
-    evaluate_model(args.model, params, args.processed, args.embeddings, args.label_order, args.model_dir, args.out)
+    evaluate_model(args.model, params, args.processed, args.features, args.label_order, args.model_dir, args.out)
 
 
 def run_identity(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,8 +233,8 @@ def run_evaluate_cross_dataset(args: argparse.Namespace) -> None:
     check_run_files(args)
     limit_threads(args.threads)
     evaluate_cross_dataset(
-        args.model, params, args.processed, args.embeddings, args.label_order, args.model_dir,
-        args.target_processed, args.label_map, args.out,
+        args.model, params, args.processed, args.features, args.label_order, args.model_dir,
+        args.target_processed, args.label_map, args.out, args.target_features,
     )
 
 
@@ -281,7 +288,11 @@ def add_run_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--order", required=True, choices=ORDERS)
     sub.add_argument("--seed", type=int, required=True)
     sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
-    sub.add_argument("--embeddings", type=Path, help="results/embeddings/<dataset> (required by neural models)")
+    sub.add_argument(
+        "--features", type=Path,
+        help="the input features of neural models: results/embeddings/<dataset> (word vectors) for a text "
+        "dataset, results/image_features/<dataset> for an image dataset",
+    )
     sub.add_argument("--label-order", type=Path, required=True, help="results/label_orders/<dataset>/<order>")
     sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
@@ -314,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--processed", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
+    sub = command("build-image-features", run_build_image_features, "region features of every image (a torchvision ResNet)")
+    sub.add_argument("--processed", type=Path, required=True)
+    sub.add_argument("--raw", type=Path, required=True, help="data/raw/<dataset> (the image files)")
+    sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sub.add_argument("--out", type=Path, required=True)
+
     sub = command("build-label-order", run_build_label_order, "label vocabulary and label sequences for one order")
     sub.add_argument("--processed", type=Path, required=True)
     sub.add_argument("--order", required=True, choices=ORDERS)
@@ -342,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--target-processed", type=Path, required=True, help="data/processed/<target dataset>")
     sub.add_argument("--label-map", type=Path, required=True, help="workflow/label_maps/<dataset>__<target>.tsv")
+    sub.add_argument("--target-features", type=Path, help="results/image_features/<target> (an image target)")
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("log-cross-dataset-run", run_log_cross_dataset_run, "log (or re-log) a cross-dataset evaluation")

@@ -45,7 +45,7 @@ def test_train_names_the_known_models_and_the_missing_vectors_before_writing(tmp
     assert main(["train", "--model", "SGM", *common]) == 2
     assert "unknown model 'SGM'; known models: br, lp, cc, br_neural, cnn, sgm, seq2seq" in caplog.text
     assert main(["train", "--model", "sgm", *common]) == 2
-    assert "--embeddings is required for the neural model sgm" in caplog.text
+    assert "--features is required for the neural model sgm" in caplog.text
     assert not out.exists()
 
 

@@ -153,3 +153,12 @@ def test_params_of_a_table_dataset_are_validated():
         validate_sections({"datasets": {"mine": {"kind": "table", "files": {"all": {"path": "a.csv"}},
                                                  "text_column": "t", "labels_column": "l", "validation_fraction": 0.1,
                                                  "seed": 0}}})
+
+
+def test_the_modality_table_agrees_with_the_dataset_classes():
+    from sgm_mlc.data.names import BUILT_IN_MODALITIES, KIND_MODALITIES, dataset_modality
+    from sgm_mlc.data.registry import BUILT_IN, KINDS
+
+    assert {name: cls.modality for name, cls in BUILT_IN.items()} == BUILT_IN_MODALITIES
+    assert {kind: cls.modality for kind, cls in KINDS.items()} == KIND_MODALITIES
+    assert dataset_modality("mine", {"kind": "table"}) == "text" and dataset_modality("coco2017") == "image"

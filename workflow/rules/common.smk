@@ -19,6 +19,7 @@ from sgm_mlc.experiment.plan import (
     NEURAL_MODELS,
     Run,
     ablation_variants,
+    dataset_modality,
     evaluate_sections,
     experiment_plan,
     explained_runs,
@@ -33,6 +34,9 @@ validate_params(config, source="params.yaml (with any --config/--configfile over
 PLAN = experiment_plan(config)
 DATASETS = PLAN.datasets
 TRAINED_DATASETS = list(PLAN.tables)
+MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS}
+TEXT_DATASETS = [dataset for dataset in TRAINED_DATASETS if MODALITIES[dataset] == "text"]
+IMAGE_DATASETS = [dataset for dataset in DATASETS if MODALITIES[dataset] == "image"]
 VARIANTS = [DEFAULT_VARIANT] + sorted(ablation_variants(config))
 
 
@@ -93,21 +97,43 @@ def cross_dataset_tracked_config(wildcards):
     return as_json(sections)
 
 
+def features_of(dataset):
+    """The input features of neural models on ``dataset``: its word vectors, or its image features."""
+    if MODALITIES[dataset] == "image":
+        return f"results/image_features/{dataset}"
+    return f"results/embeddings/{dataset}/vectors.npy"
+
+
 def run_inputs(wildcards):
-    """The earlier phases' files a run reads: examples, label order, and word vectors for neural models."""
+    """The earlier phases' files a run reads: examples, label order, and input features for neural models."""
     inputs = {
         "examples": f"data/processed/{wildcards.dataset}/examples.parquet",
         "sequences": f"results/label_orders/{wildcards.dataset}/{wildcards.order}/sequences.parquet",
     }
     if wildcards.model in NEURAL_MODELS:
-        inputs["vectors"] = f"results/embeddings/{wildcards.dataset}/vectors.npy"
+        inputs["features"] = features_of(wildcards.dataset)
     return inputs
 
 
-def embeddings_argument(wildcards, input):
-    """`--embeddings <folder>` for the runs that read word vectors, else nothing."""
-    vectors = getattr(input, "vectors", None)
-    return f"--embeddings {Path(vectors).parent}" if vectors else ""
+def cross_dataset_target_inputs(wildcards):
+    """The target's examples, and its image features when the target is an image dataset."""
+    inputs = {"target_examples": f"data/processed/{wildcards.target}/examples.parquet"}
+    if MODALITIES[wildcards.target] == "image":
+        inputs["target_features"] = features_of(wildcards.target)
+    return inputs
+
+
+def target_features_argument(wildcards, input):
+    features = getattr(input, "target_features", None)
+    return f"--target-features {features}" if features else ""
+
+
+def features_argument(wildcards, input):
+    """`--features <folder>` for the runs that read input features, else nothing."""
+    features = getattr(input, "features", None)
+    if not features:
+        return ""
+    return f"--features {features if MODALITIES[wildcards.dataset] == 'image' else Path(features).parent}"
 
 
 @functools.cache
@@ -158,10 +184,12 @@ def interpretability_inputs(wildcards):
 
 
 def data_targets():
-    """Processed data of every dataset; embeddings and label orders of the datasets models train on."""
+    """Processed data of every dataset; word vectors and label orders of the datasets models train on, image
+    features of every image dataset."""
     return (
         expand("data/processed/{dataset}/examples.parquet", dataset=DATASETS)
-        + expand("results/embeddings/{dataset}/vectors.npy", dataset=TRAINED_DATASETS)
+        + expand("results/embeddings/{dataset}/vectors.npy", dataset=TEXT_DATASETS)
+        + expand("results/image_features/{dataset}", dataset=IMAGE_DATASETS)
         + expand(
             "results/label_orders/{dataset}/{order}/sequences.parquet", dataset=TRAINED_DATASETS, order=PLAN.label_orders
         )

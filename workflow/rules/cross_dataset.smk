@@ -5,8 +5,8 @@
 rule evaluate_cross_dataset:
     input:
         unpack(run_inputs),
+        unpack(cross_dataset_target_inputs),
         summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
-        target_examples="data/processed/{target}/examples.parquet",
         label_map="workflow/label_maps/{dataset}__{target}.tsv",
     output:
         metrics=report(
@@ -19,10 +19,11 @@ rule evaluate_cross_dataset:
     params:
         config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        embeddings=embeddings_argument,
+        features=features_argument,
         order_dir=lambda wildcards, input: Path(input.sequences).parent,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         target_dir=lambda wildcards, input: Path(input.target_examples).parent,
+        target_features=target_features_argument,
         out_dir=lambda wildcards, output: Path(output.metrics).parent,
     log:
         "results/logs/evaluate_cross_dataset/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.log",
@@ -36,8 +37,9 @@ rule evaluate_cross_dataset:
     shell:
         "python -m sgm_mlc evaluate-cross-dataset --dataset {wildcards.dataset} --target {wildcards.target}"
         " --model {wildcards.model} --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
-        " --model-dir {params.model_dir} --target-processed {params.target_dir} --label-map {input.label_map}"
+        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
+        " --model-dir {params.model_dir} --target-processed {params.target_dir} {params.target_features}"
+        " --label-map {input.label_map}"
         " --threads {threads} --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
 
 

@@ -18,7 +18,7 @@ rule evaluate_model:
     params:
         config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        embeddings=embeddings_argument,
+        features=features_argument,
         order_dir=lambda wildcards, input: Path(input.sequences).parent,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         out_dir=lambda wildcards, output: Path(output.metrics).parent,
@@ -34,7 +34,7 @@ rule evaluate_model:
     shell:
         "python -m sgm_mlc evaluate --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
+        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --threads {threads} --out {params.out_dir} --config {params.config:q}"
         " > {log} 2>&1"
 

@@ -54,7 +54,7 @@ rule log_training_run:
     params:
         config=tracked_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        embeddings=embeddings_argument,
+        features=features_argument,
         order_dir=lambda wildcards, input: Path(input.sequences).parent,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
@@ -70,7 +70,7 @@ rule log_training_run:
     shell:
         "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
+        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --evaluation-dir {params.evaluation_dir} --out {output}"
         " --config {params.config:q} > {log} 2>&1"
 

@@ -12,7 +12,7 @@ rule train_model:
     params:
         config=train_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        embeddings=embeddings_argument,
+        features=features_argument,
         order_dir=lambda wildcards, input: Path(input.sequences).parent,
         out_dir=lambda wildcards, output: Path(output.summary).parent,
     log:
@@ -27,7 +27,7 @@ rule train_model:
     shell:
         "python -m sgm_mlc train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.embeddings} --label-order {params.order_dir}"
+        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --threads {threads} --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
 
 

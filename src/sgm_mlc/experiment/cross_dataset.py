@@ -34,6 +34,7 @@ from sgm_mlc.data.preprocess import EXAMPLES_FILE
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.experiment.runner import LINEAR_MODELS, run_inputs
+from sgm_mlc.features import ImageFeatures
 from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE
 from sgm_mlc.labels.label_map import LabelMap, read_label_map
 from sgm_mlc.labels.orders import order_labels
@@ -51,21 +52,23 @@ def evaluate_cross_dataset(
     model_name: str,
     params: dict[str, Any],
     source_processed: Path,
-    source_embeddings: Path | None,
+    source_features: Path | None,
     source_order_dir: Path,
     model_dir: Path,
     target_processed: Path,
     label_map_path: Path,
     out_dir: Path,
+    target_features: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the run in ``model_dir`` (trained on ``source_processed`` with the label order in
-    ``source_order_dir``; ``source_embeddings`` for neural models) on the test split of ``target_processed``,
-    through the label map at ``label_map_path`` (see the module docstring).
+    ``source_order_dir``; ``source_features`` for neural models) on the test split of ``target_processed``,
+    through the label map at ``label_map_path`` (see the module docstring). Images of the target are read from
+    its features (``target_features``, made the way the source's were); an image without features is left out.
 
     Writes ``metrics.json`` (``{"test": report, "label_map": facts}``) and ``predictions.parquet`` (the
     evaluation's schema, test rows only, mapped labels only) into ``out_dir`` atomically; returns the metrics.
     """
-    inputs = run_inputs(model_name, source_processed, source_order_dir)
+    inputs = run_inputs(model_name, source_processed, source_order_dir, source_features)
     order = json.loads((source_order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["order"]
     examples = read_examples(target_processed / EXAMPLES_FILE, columns=["id", "split", "labels", "tokens"])
     label_map = read_label_map(
@@ -74,12 +77,20 @@ def evaluate_cross_dataset(
     test = examples[examples["split"] == "test"]
     if test.empty:
         raise ValueError(f"{target_processed / EXAMPLES_FILE}: no test documents to evaluate on")
-    ids = list(test["id"])
-    tokens = [list(words) for words in test["tokens"]]
-    # In the training dataset's vocabulary, for a neural model (words it never saw are unknown).
-    documents = SplitData(ids, tokens if model_name in LINEAR_MODELS else [inputs.vocabulary.encode(words) for words in tokens], [[] for _ in ids])
+    if inputs.image_channels is not None:
+        if target_features is None:
+            raise ValueError(f"{model_name} was trained on images: give the target's image features")
+        features = ImageFeatures.open(target_features)
+        test = test[test["id"].isin(features.index)]
+        documents = SplitData(list(test["id"]), [features.grid(i) for i in test["id"]], [[] for _ in range(len(test))])
+    else:
+        tokens = [list(words) for words in test["tokens"]]
+        # In the training dataset's vocabulary, for a neural model (words it never saw are unknown).
+        encoded = tokens if model_name in LINEAR_MODELS else [inputs.vocabulary.encode(words) for words in tokens]
+        documents = SplitData(list(test["id"]), encoded, [[] for _ in range(len(test))])
+    ids = documents.ids
 
-    predict = load_predictor(model_name, params, inputs, source_embeddings, model_dir)
+    predict = load_predictor(model_name, params, inputs, source_features, model_dir)
     started = time.perf_counter()
     sequences, probabilities, source_scores = predict(documents)
     seconds = time.perf_counter() - started
@@ -106,7 +117,7 @@ def evaluate_cross_dataset(
 
 
 def load_predictor(
-    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path | None, model_dir: Path
+    model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path | None, model_dir: Path
 ) -> Predictor:
     """The trained model of ``model_dir`` as a function from documents (:class:`SplitData`) to predicted label
     sequences in the run's label space and their step probabilities, as the run's own evaluation predicts."""
@@ -118,9 +129,9 @@ def load_predictor(
         return lambda documents: (*predict_linear(linear_model, documents.documents, inputs.label_ranking), None)
     from sgm_mlc.experiment.neural import encode_split, load_trained_network
 
-    if embeddings_dir is None:
+    if features_dir is None:
         raise ValueError(f"{model_name} is a neural model: give the source dataset's embeddings folder")
-    network = load_trained_network(model_name, params, inputs, embeddings_dir, model_dir)
+    network = load_trained_network(model_name, params, inputs, features_dir, model_dir)
 
     def predict(documents: SplitData) -> tuple[list[list[str]], list[list[float]], list[list[float]]]:
         predictions = network.predict(encode_split(inputs, documents, params["training"]["max_source_length"]))

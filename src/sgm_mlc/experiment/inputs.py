@@ -1,4 +1,5 @@
-"""The inputs of a run, read from the earlier phases' files: examples, vocabulary, vectors, label order."""
+"""The inputs of a run, read from the earlier phases' files: examples, vocabulary, vectors or image features,
+label order."""
 
 from __future__ import annotations
 
@@ -11,19 +12,22 @@ import pyarrow.parquet as pq
 
 from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.embeddings import VECTORS_FILE
+from sgm_mlc.features import ImageFeatures
 from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE, SEQUENCES_FILE
 from sgm_mlc.text.vocab import Vocabulary
 
 
-# How a run reads its documents: as tokens (the linear models' TF-IDF features) or as token ids in the dataset's
-# vocabulary (the neural models: compact integer arrays).
+# How a run reads the documents of a text dataset: as tokens (the linear models' TF-IDF features) or as token ids
+# in the dataset's vocabulary (the neural models: compact integer arrays). An image is read as its grid of region
+# features (``(regions, channels)`` float16, memory-mapped).
 DOCUMENT_COLUMNS = ("tokens", "token_ids")
+AUGMENTED_ID = "{id}#view{view}"  # an augmented view of a train image, trained on as an example of its own
 
 
 @dataclass(frozen=True)
 class SplitData:
-    """One split: ids, documents (each a list of tokens, or an array of token ids: see
-    :data:`DOCUMENT_COLUMNS`) and label sequences (in the run's label order)."""
+    """One split: ids, documents (each a list of tokens, an array of token ids, or an image's grid of region
+    features) and label sequences (in the run's label order)."""
 
     ids: list[str]
     documents: list
@@ -37,6 +41,7 @@ class RunInputs:
     vocabulary: Vocabulary
     processed_dir: Path
     order_dir: Path
+    image_channels: int | None = None  # the region features' size, for an image dataset
 
     def vectors(self, embeddings_dir: Path) -> np.ndarray:
         """The word vectors ``(vocabulary_size, dimension)`` aligned to :attr:`vocabulary`."""
@@ -71,3 +76,27 @@ def read_run_inputs(processed_dir: Path, order_dir: Path, documents: str = "toke
         )
     ranking = json.loads((order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["labels"]
     return RunInputs(splits, ranking, Vocabulary.load(processed_dir / "vocab.json"), processed_dir, order_dir)
+
+
+def read_image_run_inputs(processed_dir: Path, order_dir: Path, features_dir: Path) -> RunInputs:
+    """The inputs of a run on an image dataset: each example's grid of region features from ``features_dir``
+    (an example whose image could not be read has none and is left out), the train split with every augmented
+    view as an example of its own (same labels), and the label order's sequences."""
+    features = ImageFeatures.open(features_dir)
+    inputs = read_run_inputs(processed_dir, order_dir, "token_ids")
+    splits = {}
+    for name, split in inputs.splits.items():
+        kept = [i for i, example_id in enumerate(split.ids) if example_id in features]
+        ids = [split.ids[i] for i in kept]
+        grids = [features.grid(example_id) for example_id in ids]
+        sequences = [split.label_sequences[i] for i in kept]
+        if name == "train" and features.augmented is not None:
+            for example_id, sequence in zip(list(ids), list(sequences)):
+                for view, grid in enumerate(features.views(example_id), start=1):
+                    ids.append(AUGMENTED_ID.format(id=example_id, view=view))
+                    grids.append(grid)
+                    sequences.append(sequence)
+        splits[name] = SplitData(ids, grids, sequences)
+    return RunInputs(
+        splits, inputs.label_ranking, inputs.vocabulary, processed_dir, order_dir, image_channels=features.channels
+    )

@@ -51,10 +51,12 @@ def make_task(model_name: str, params: dict[str, Any], beam_size: int, label_sco
     return SetTask(params["training"]["set_threshold"])
 
 
-def build_model(model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path) -> torch.nn.Module:
-    return build_neural_model(
-        model_name, params["models"][model_name], inputs.vectors(embeddings_dir), len(inputs.label_ranking)
-    )
+def build_model(model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path) -> torch.nn.Module:
+    """``model_name`` over word vectors (text) or over region features (images)."""
+    settings, n_labels = params["models"][model_name], len(inputs.label_ranking)
+    if inputs.image_channels is not None:
+        return build_neural_model(model_name, settings, None, n_labels, image_features=inputs.image_channels)
+    return build_neural_model(model_name, settings, inputs.vectors(features_dir), n_labels)
 
 
 def run_fingerprint(model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs) -> str:
@@ -67,7 +69,7 @@ def run_fingerprint(model_name: str, params: dict[str, Any], seed: int, inputs: 
 
 
 def train_neural(
-    model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, embeddings_dir: Path, out_dir: Path
+    model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, features_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
     """Train ``model_name`` with ``params`` (sections ``models`` and ``training``) into ``out_dir``.
 
@@ -78,7 +80,7 @@ def train_neural(
     device = select_device(training["device"])
     bf16 = uses_bf16(device, training["precision"])
     seed_everything(seed, device)
-    model = build_model(model_name, params, inputs, embeddings_dir)
+    model = build_model(model_name, params, inputs, features_dir)
     max_length = training["max_source_length"]
     train_set = encode_split(inputs, inputs.splits["train"], max_length)
     valid_set = encode_split(inputs, inputs.splits["valid"], max_length)
@@ -128,13 +130,13 @@ class TrainedNetwork:
 
 
 def load_trained_network(
-    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path
+    model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path, model_dir: Path
 ) -> TrainedNetwork:
     """The best epoch's weights of the run in ``model_dir``; sequence models decode as ``params.decoding`` says
     (set models read no ``decoding``)."""
     training = params["training"]
     device = select_device(training["device"])
-    model = build_model(model_name, params, inputs, embeddings_dir)
+    model = build_model(model_name, params, inputs, features_dir)
     model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
     model.to(device)
     beam_size = params["decoding"]["beam_size"] if is_sequence_model(model_name) else 1
@@ -143,10 +145,10 @@ def load_trained_network(
 
 
 def evaluate_neural(
-    model_name: str, params: dict[str, Any], inputs: RunInputs, embeddings_dir: Path, model_dir: Path, out_dir: Path
+    model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path, model_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
     """Decode the validation and test splits with the best epoch's weights; write metrics and predictions."""
-    network = load_trained_network(model_name, params, inputs, embeddings_dir, model_dir)
+    network = load_trained_network(model_name, params, inputs, features_dir, model_dir)
     metrics: dict[str, Any] = {}
     predicted, probabilities = {}, {}
     for split_name in ("valid", "test"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgm_mlc.config import dataset_view, deep_merge
+from sgm_mlc.data.names import dataset_modality as modality_of
 from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS, TEXT_ONLY_MODELS
 
 DEFAULT_VARIANT = "default"
@@ -150,9 +151,7 @@ def canonical_run(params: dict[str, Any], dataset: str, model: str, variant: str
 
 def dataset_modality(params: dict[str, Any], dataset: str) -> str:
     """``text`` or ``image``: what the examples of ``dataset`` are."""
-    from sgm_mlc.data.registry import get_dataset
-
-    return get_dataset(dataset, params.get("datasets", {}).get(dataset)).modality
+    return modality_of(dataset, params.get("datasets", {}).get(dataset))
 
 
 def experiment_plan(params: dict[str, Any]) -> Plan:
@@ -208,12 +207,14 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
 
 
 def explained_runs(params: dict[str, Any], plan: Plan) -> dict[str, Run]:
-    """Dataset → the run whose attention the report shows (the first seed of the main table's ``sgm``, else
-    ``seq2seq``); none when ``experiments.interpretability.examples`` is 0."""
+    """Dataset → the run whose attention over the words the report shows (the first seed of the main table's
+    ``sgm``, else ``seq2seq``; text datasets only); none when ``experiments.interpretability.examples`` is 0."""
     if params["experiments"]["interpretability"]["examples"] == 0:
         return {}
     explained = {}
     for dataset, table in plan.tables.items():
+        if dataset_modality(params, dataset) != "text":
+            continue
         sequence_runs = [table.main[model][0] for model in ("sgm", "seq2seq") if table.main.get(model)]
         if sequence_runs:
             explained[dataset] = sequence_runs[0]

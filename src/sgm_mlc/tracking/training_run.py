@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
+from sgm_mlc.data.parquet import read_modality
 from sgm_mlc.predict.bundle import pipeline_bundle
 from sgm_mlc.tracking.pyfunc_model import MODEL_NAME, log_pyfunc_model
 from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key, with_lock_retries
@@ -74,12 +75,11 @@ def log_training_run(
     artifacts = [model_dir / f for f in MODEL_FILES + RUN_FILES if (model_dir / f).is_file()]
     artifacts += [evaluation_dir / f for f in EVALUATION_FILES]
     log_run(client, run_id, params, epoch_metrics(history) + final_metrics(metrics), tags, artifacts)
-    bundle = pipeline_bundle(model_dir)
-    with_lock_retries(lambda: log_pyfunc_model(uri, run_id, bundle))
-    return {
-        "run_id": run_id,
-        "run_key": key,
-        "tracking_uri": uri,
-        "experiment": experiment,
-        "model_uri": f"runs:/{run_id}/{MODEL_NAME}",
-    }
+    # A model that reads text is logged as a pyfunc that predicts from text; one trained on images reads region
+    # features, which a served model could not compute from an uploaded picture, so it is logged as files only.
+    model_uri = None
+    if read_modality(examples_path) == "text":
+        bundle = pipeline_bundle(model_dir)
+        with_lock_retries(lambda: log_pyfunc_model(uri, run_id, bundle))
+        model_uri = f"runs:/{run_id}/{MODEL_NAME}"
+    return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment, "model_uri": model_uri}

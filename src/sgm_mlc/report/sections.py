@@ -10,14 +10,26 @@ from sgm_mlc.report.collect import Results
 from sgm_mlc.report.comparisons import Comparisons
 from sgm_mlc.report.document import Block, Facts, Figure, MetricCell, Paragraph, Section, Table
 from sgm_mlc.report.findings import ablation_findings, main_findings, order_findings
-from sgm_mlc.report.tables import PROPOSED_MODEL, SPLIT, ablation_table, cross_blocks, main_table, order_table
+from sgm_mlc.report.tables import (
+    PROPOSED_MODEL,
+    SPLIT,
+    ablation_table,
+    cross_blocks,
+    image_tagging_table,
+    main_table,
+    order_table,
+)
 
 
 def dataset_section(results: Results, comparisons: Comparisons, dataset: str) -> Section:
     """Main results, ablations, label orders, cross-dataset runs and interpretability examples of ``dataset``."""
     section = Section(f"Dataset {dataset}", [Paragraph(card_summary(results, dataset))])
     main = main_table(results, comparisons, dataset)
-    main_blocks = [main, Paragraph(" ".join(main_findings(main))), *main_figures(results, main, dataset)]
+    main_blocks = [main, Paragraph(" ".join(main_findings(main)))]
+    image_tagging = image_tagging_table(results, dataset)
+    if image_tagging is not None:
+        main_blocks.append(image_tagging)
+    main_blocks += main_figures(results, main, dataset)
     section.subsections.append(Section("Main results", main_blocks))
     ablations = ablation_table(results, comparisons, dataset)
     if ablations is not None:

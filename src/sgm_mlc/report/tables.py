@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sgm_mlc.experiment.plan import DEFAULT_VARIANT, DETERMINISTIC_MODELS, SEQUENCE_MODELS, CrossRun, Run
+from sgm_mlc.experiment.plan import DEFAULT_VARIANT, DETERMINISTIC_MODELS, NEURAL_MODELS, SEQUENCE_MODELS, CrossRun, Run
 from sgm_mlc.report.collect import Results, metrics_file
 from sgm_mlc.report.comparisons import Comparisons
 from sgm_mlc.report.document import DASH, Cell, Facts, MetricCell, Row, Table, TextCell, Value
@@ -31,6 +31,19 @@ METRICS: dict[str, tuple[str, bool, int]] = {
     "subset_accuracy": ("subset acc.", False, 3),
     "position_deviation": ("position dev. ↓", True, 2),
 }
+# The image-tagging metrics of the multi-label image literature, for image datasets.
+IMAGE_METRICS: dict[str, tuple[str, bool, int]] = {
+    "class_precision": ("CP", False, 3),
+    "class_recall": ("CR", False, 3),
+    "class_f1": ("CF1", False, 3),
+    "overall_precision": ("OP", False, 3),
+    "overall_recall": ("OR", False, 3),
+    "overall_f1": ("OF1", False, 3),
+    "class_f1_top3": ("CF1@3", False, 3),
+    "overall_f1_top3": ("OF1@3", False, 3),
+    "mean_average_precision": ("mAP", False, 3),
+}
+ALL_METRICS = METRICS | IMAGE_METRICS
 ORDER_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "position_deviation")
 P_COLUMNS = {"p_micro_f1": "p (micro-F1)", "p_subset_accuracy": "p (subset acc.)"}
 TESTED = {"p_micro_f1": "micro_f1", "p_subset_accuracy": "subset_accuracy"}
@@ -77,6 +90,26 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Tabl
         else f"No significance tests: {PROPOSED_MODEL} is not among run.models."
     )
     return marked_best(Table("main", dataset, f"Main results on {dataset}", headers(tested), rows, notes))
+
+
+def image_tagging_table(results: Results, dataset: str) -> Table | None:
+    """Neural models × the image-tagging metrics, on an image dataset (``None`` on a text dataset)."""
+    runs = {model: runs for model, runs in results.plan.tables[dataset].main.items() if model in NEURAL_MODELS}
+    if results.card(dataset).get("modality") != "image" or not runs:
+        return None
+    rows = [Row(model, {"n": count_cell(model, model_runs), **metric_cells(results, model_runs, IMAGE_METRICS)})
+            for model, model_runs in runs.items()]
+    notes = [
+        seeds_note(list(runs)),
+        BOLD_NOTE,
+        "CP, CR, CF1: precision and recall per label averaged over the labels, and their harmonic mean; OP, OR, "
+        "OF1: over every (image, label) pair; @3: with each image's three highest-scoring labels as its "
+        "prediction; mAP: mean over the labels with a test positive of the average precision of the label's "
+        "scores. A sequence model scores a label with the highest probability it gives that label at any step "
+        "of its decoded sequence replayed, a set model with its sigmoid output.",
+    ]
+    columns = {"n": "n", **{metric: heading for metric, (heading, _, _) in IMAGE_METRICS.items()}}
+    return marked_best(Table("image_tagging", dataset, f"Image-tagging metrics on {dataset}", columns, rows, notes))
 
 
 def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> Table | None:
@@ -181,7 +214,7 @@ def metric_cells(results: Results, runs: Sequence[Run | CrossRun], metrics: Sequ
     for metric in metrics:
         values = run_values(results, runs, metric)
         undefined = metric == "position_deviation" and model not in SEQUENCE_MODELS
-        cells[metric] = TextCell(DASH) if values is None or undefined else MetricCell(values, METRICS[metric][2])
+        cells[metric] = TextCell(DASH) if values is None or undefined else MetricCell(values, ALL_METRICS[metric][2])
     return cells
 
 
@@ -214,9 +247,9 @@ def marked_best(table: Table) -> Table:
     """``table`` with the best mean of each metric column in bold, among the rows of each group (of two rows
     or more)."""
     for column in table.headers:
-        if column not in METRICS:
+        if column not in ALL_METRICS:
             continue
-        lower = METRICS[column][1]
+        lower = ALL_METRICS[column][1]
         for group in {row.group for row in table.rows}:
             cells = [row.cells[column] for row in table.rows if row.group == group]
             means = [cell.mean for cell in cells if isinstance(cell, MetricCell) and cell.mean is not None]

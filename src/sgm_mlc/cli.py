@@ -298,12 +298,12 @@ def add_run_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sgm-mlc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sgm-mlc", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], None], help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+        sub = commands.add_parser(name, help=help, description=help, allow_abbrev=False)
         sub.set_defaults(handler=handler)
         sub.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file (default: params.yaml)")
         if name != "validate-params":
@@ -357,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(sub)
     sub.add_argument("--model-dir", type=Path, required=True)
+    sub.add_argument("--target", required=True, help="the dataset evaluated on")
     sub.add_argument("--target-processed", type=Path, required=True, help="data/processed/<target dataset>")
     sub.add_argument("--label-map", type=Path, required=True, help="workflow/label_maps/<dataset>__<target>.tsv")
     sub.add_argument("--target-features", type=Path, help="results/image_features/<target> (an image target)")
@@ -376,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", type=Path, required=True)
 
     sub = commands.add_parser(
-        "explain-examples", help="test documents with the attention of every generated label (for the report)"
+        "explain-examples", allow_abbrev=False, help="test documents with the attention of every generated label (for the report)"
     )
     sub.set_defaults(handler=run_explain_examples)
     sub.add_argument("--model-dir", type=Path, required=True, help="results/models/<dataset>/<model>/<variant>/<order>/seed<seed>")
@@ -389,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("report", run_report, "write the report (index.html, report.md) from the results files")
     sub.add_argument("--out", type=Path, required=True, help="results/report")
 
-    sub = commands.add_parser("summarize", help="collect final metrics and training curves for DVC")
+    sub = commands.add_parser("summarize", allow_abbrev=False, help="collect final metrics and training curves for DVC")
     sub.set_defaults(handler=run_summarize)
     sub.add_argument("--evaluations", type=Path, nargs="*", default=[], help="results/evaluation/... run folders")
     sub.add_argument("--models", type=Path, nargs="*", default=[], help="results/models/... run folders")

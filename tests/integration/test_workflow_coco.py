@@ -1,5 +1,6 @@
 """The MS-COCO 2017 subset end to end through the real workflow: download over loopback HTTP, Parquet, image
-features (a randomly initialised ResNet-18), sgm and br_neural trained briefly, metrics, MLflow runs, report."""
+features (a randomly initialised ResNet-18), sgm and br_neural trained briefly, metrics, MLflow runs, report;
+and the COCO → VOC 2007 cross-dataset evaluation, on VOC archives made from real COCO images."""
 
 import json
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.integration.workflow import copy_project, snakemake
+from tests.integration.workflow import PROJECT_ROOT, copy_project, snakemake
 from tests.support.http_server import serve_directory
+from tests.support.voc_archives import write_voc_archives
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +32,11 @@ def test_coco_subset_goes_through_every_phase(tmp_path, small_params, shared_dat
     small_params["run"].update(datasets=["coco2017"], models=["br", "br_neural", "sgm"])
     small_params["experiments"]["interpretability"]["examples"] = 2
     small_params["image_features"].update(depth=18, image_size=64, weights="none", batch_size=32, augment_views=1)
+    small_params["experiments"]["cross_dataset"] = [{"train": "coco2017", "test": "voc2007", "models": ["sgm", "br"]}]
+    label_map = PROJECT_ROOT / "workflow/label_maps/coco2017__voc2007.tsv"
+    voc = tmp_path / "voc"
+    voc.mkdir()
+    small_params["datasets"]["voc2007"]["files"] = write_voc_archives(subset, label_map, voc, {"train": 4, "val": 4, "test": 20})
     with serve_directory(subset) as base_url:
         small_params["datasets"]["coco2017"]["files"] = {
             key: {"url": f"{base_url}{name}", "sha256": sums[name], "filename": name} for key, name in ARCHIVES.items()
@@ -64,4 +71,12 @@ def test_coco_subset_goes_through_every_phase(tmp_path, small_params, shared_dat
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sgm-mlc")
     names = {run.info.run_name for run in client.search_runs([experiment.experiment_id])}
-    assert names == {"dataset-coco2017", "coco2017-br_neural-default-frequency-13", "coco2017-sgm-default-frequency-13"}
+    assert {"dataset-coco2017", "dataset-voc2007", "coco2017-br_neural-default-frequency-13",
+            "coco2017-sgm-default-frequency-13"} <= names
+
+    # COCO → VOC: the sgm trained on COCO scored on VOC's test images over the 20 mapped classes (br is not run).
+    cross = json.loads((project / "results/cross_dataset/coco2017__voc2007/sgm/default/frequency/seed13/metrics.json").read_text())
+    assert len(cross["label_map"]["mapped_labels"]) == 20 and IMAGE_METRICS <= set(cross["test"])
+    assert not (project / "results/cross_dataset/coco2017__voc2007/br").exists()
+    voc_features = json.loads((project / "results/image_features/voc2007/features.json").read_text())
+    assert voc_features["examples"] == 28

@@ -234,4 +234,5 @@ def test_voc2007_downloads_both_archives_and_yields_its_three_image_sets(tmp_pat
     ]
     assert examples[0].image == "trainval/VOCdevkit/VOC2007/JPEGImages/000005.jpg" and examples[0].text == ""
     assert dataset.modality == "image" and dataset.skipped == {"no_label": 1, "difficult_only_label": 1}
+    assert dataset.label_names({"files": files}, raw) == VOC_CLASSES  # all 20, though these images show 4
     assert sorted(path.name for path in raw.iterdir()) == ["test", "trainval"]

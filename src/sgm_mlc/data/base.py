@@ -36,6 +36,9 @@ class Dataset(Protocol):
     Both receive the dataset's own section of ``params.yaml`` (``datasets.<name>``). ``modality`` (one of
     :data:`MODALITIES`) decides the feature phase: word vectors for text, image features for images.
 
+    A dataset with a fixed set of labels, some of which a corpus may lack (VOC's 20 classes, COCO's 80), says so
+    with ``label_names(params, raw_dir)``; the card then lists them all (``label_names``), else the labels seen.
+
     A dataset read from user files may also say where things are, for preprocessing's errors:
     ``describe_split(params, raw_dir, split)`` (where an empty split's examples would come from) and
     ``locate(params, raw_dir, example_id)`` (``file:line`` of each record with that id).

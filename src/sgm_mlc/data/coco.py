@@ -255,6 +255,10 @@ class Coco2017:
             archive.unlink()
             log.info("unpacked %s into %s and deleted it", archive.name, Path(raw_dir) / EXTRACTED_DIR / folder)
 
+    def label_names(self, params: dict[str, Any], raw_dir: Path) -> list[str]:
+        """COCO's 80 categories, by id."""
+        return coco_categories(annotation_file(raw_dir, "val2017"))
+
     def parse(self, params: dict[str, Any], raw_dir: Path) -> Iterator[Example]:
         """The examples of ``raw_dir`` by split, then image id; skipped images end up in :attr:`skipped`.
 

@@ -62,6 +62,7 @@ def preprocess(
         )
         unknown_rate = _write_token_ids(staging, vocabulary, dataset.modality, out_dir / EXAMPLES_FILE)
     card = counter.card()
+    card["label_names"] = label_names(dataset, dataset_params, raw_dir, card)
     card["preprocess"] = dict(text_params)
     card["vocabulary_size"] = len(vocabulary)
     card["skipped_records"] = dict(getattr(dataset, "skipped", {}))
@@ -110,6 +111,19 @@ def _stage_examples(
             "needs its own id"
         )
     return counter, word_counts
+
+
+def label_names(dataset: Dataset, params: dict[str, Any], raw_dir: Path, card: dict[str, Any]) -> list[str]:
+    """The dataset's own label set where it declares one (every label seen must be in it), else the labels
+    seen, sorted."""
+    seen = sorted(set().union(*(split["label_frequencies"] for split in card["splits"].values())))
+    if not hasattr(dataset, "label_names"):
+        return seen
+    declared = list(dataset.label_names(params, raw_dir))
+    unknown = sorted(set(seen) - set(declared))
+    if unknown:
+        raise ValueError(f"{dataset.name}: label(s) {unknown[:5]} are not among the dataset's {len(declared)} labels")
+    return declared
 
 
 def _check_example(dataset: Dataset, example: Example) -> None:

@@ -254,6 +254,9 @@ class Voc2007:
             extract_archive(archive, raw_dir / key)
             archive.unlink()
 
+    def label_names(self, params: dict[str, Any], raw_dir: Path) -> tuple[str, ...]:
+        return VOC_CLASSES
+
     def parse(self, params: dict[str, Any], raw_dir: Path) -> Iterator[Example]:
         self.skipped.clear()
         for split, (key, image_set) in SPLIT_SOURCES.items():

@@ -30,7 +30,7 @@ import pandas as pd
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.parquet import read_examples
-from sgm_mlc.data.preprocess import EXAMPLES_FILE
+from sgm_mlc.data.preprocess import CARD_FILE, EXAMPLES_FILE
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.experiment.runner import LINEAR_MODELS, run_inputs
@@ -71,9 +71,8 @@ def evaluate_cross_dataset(
     inputs = run_inputs(model_name, source_processed, source_order_dir, source_features)
     order = json.loads((source_order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["order"]
     examples = read_examples(target_processed / EXAMPLES_FILE, columns=["id", "split", "labels", "tokens"])
-    label_map = read_label_map(
-        label_map_path, inputs.label_ranking, {label for labels in examples["labels"] for label in labels}
-    )
+    target_card = json.loads((target_processed / CARD_FILE).read_text(encoding="utf-8"))
+    label_map = read_label_map(label_map_path, inputs.label_ranking, target_card["label_names"])
     test = examples[examples["split"] == "test"]
     if test.empty:
         raise ValueError(f"{target_processed / EXAMPLES_FILE}: no test documents to evaluate on")

@@ -31,7 +31,7 @@ PREVIEW_CHARACTERS = 70
 def add_predict_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``predict`` on the ``sgm-mlc`` sub-command parsers ``commands``."""
     description = "label texts with a trained model (a run folder or an MLflow run id)"
-    sub = commands.add_parser("predict", help=description, description=description)
+    sub = commands.add_parser("predict", help=description, description=description, allow_abbrev=False)
     sub.set_defaults(handler=run_predict)
     sub.add_argument(
         "--model",

@@ -135,7 +135,7 @@ def test_dropped_reviews_are_counted_by_reason(tmp_path):
 
     assert sorted(labels_of(examples)) == ["r1", "r2", "r3", "r4"]
     assert labels_of(examples)["r1"] == ("Pizza", "Restaurants")  # the first line of a repeated business wins
-    assert skipped == {"duplicate business_id": 1, "unknown business": 1, "no category in top K": 3}
+    assert skipped == {"duplicate_business_id": 1, "unknown_business": 1, "no_top_category": 3}
 
 
 def test_cap_keeps_the_first_reviews_of_a_business_and_applies_before_counting(tmp_path):
@@ -146,12 +146,12 @@ def test_cap_keeps_the_first_reviews_of_a_business_and_applies_before_counting(t
 
     examples, skipped = parse(raw, top_k_categories=2)  # uncapped: Alpha 5, Beta 3, Aardvark 2
     assert Counter(label for example in examples for label in example.labels) == {"Alpha": 5, "Beta": 3}
-    assert skipped == {"no category in top K": 2}
+    assert skipped == {"no_top_category": 2}
 
     examples, skipped = parse(raw, top_k_categories=2, max_reviews_per_business=2)  # all at 2: by name
     assert [example.id for example in examples] == ["a0", "a1", "c0", "c1"]
     assert [example.labels for example in examples] == [("Alpha",)] * 2 + [("Aardvark",)] * 2
-    assert skipped == {"over max_reviews_per_business": 3, "no category in top K": 3}
+    assert skipped == {"over_max_reviews_per_business": 3, "no_top_category": 3}
 
 
 def many_reviews(count: int, businesses: int = 20) -> list[dict]:
@@ -196,7 +196,7 @@ def test_malformed_lines_under_the_limit_are_skipped_and_counted(tmp_path):
     raw = write_raw(tmp_path, many_businesses(), reviews)
     examples, skipped = parse(raw, top_k_categories=3, max_malformed_fraction=0.005)
     assert len(examples) == 995
-    assert skipped == {"malformed review line": 5}
+    assert skipped == {"malformed_review_line": 5}
 
 
 def test_too_many_malformed_lines_fail_quoting_the_first_with_file_and_line(tmp_path):
@@ -218,7 +218,7 @@ def test_malformed_business_lines_count_against_the_limit_too(tmp_path):
         parse(raw)
     examples, skipped = parse(raw, max_malformed_fraction=0.25)
     assert len(examples) == 4
-    assert skipped == {"malformed business line": 1}
+    assert skipped == {"malformed_business_line": 1}
 
 
 def test_bad_settings_are_refused_when_parse_is_called(tmp_path):
@@ -358,7 +358,7 @@ def real_raw(tmp_path_factory) -> Path:
 
 def test_real_sample_has_1724_reviews_of_a_known_business(real_raw):
     examples, skipped = parse(real_raw, top_k_categories=10_000)
-    assert skipped == {"unknown business": 3276}
+    assert skipped == {"unknown_business": 3276}
     assert len(examples) == 1724
     assert len({example.id for example in examples}) == 1724
     frequencies = Counter(label for example in examples for label in example.labels)
@@ -368,7 +368,7 @@ def test_real_sample_has_1724_reviews_of_a_known_business(real_raw):
 
 def test_real_sample_with_the_top_20_categories(real_raw):
     examples, skipped = parse(real_raw, top_k_categories=20, test_fraction=0.1, validation_fraction=0.1, seed=13)
-    assert skipped == {"unknown business": 3276, "no category in top K": 110}
+    assert skipped == {"unknown_business": 3276, "no_top_category": 110}
     assert len(examples) == 1614
     assert Counter(example.split for example in examples) == {"train": 1293, "valid": 163, "test": 158}
     frequencies = Counter(label for example in examples for label in example.labels)
@@ -380,5 +380,5 @@ def test_real_sample_with_the_top_20_categories(real_raw):
     )  # fmt: skip
 
     capped, skipped = parse(real_raw, top_k_categories=20, max_reviews_per_business=10)
-    assert skipped == {"unknown business": 3276, "no category in top K": 110, "over max_reviews_per_business": 64}
+    assert skipped == {"unknown_business": 3276, "no_top_category": 110, "over_max_reviews_per_business": 64}
     assert len(capped) == 1550

@@ -54,6 +54,15 @@ def step_config(*sections, dataset=None):
     return as_json(chosen)
 
 
+def local_dataset_files(wildcards):
+    """The local files a dataset of your own is copied from (an edit of one downloads it again)."""
+    section = config["datasets"][wildcards.dataset]
+    if section.get("kind") != "table":
+        return []
+    sources = list(section["files"].values()) + ([section["label_names"]] if section.get("label_names") else [])
+    return [source["path"] for source in sources if "path" in source]
+
+
 def run_of(wildcards):
     return Run(wildcards.dataset, wildcards.model, wildcards.variant, wildcards.order, int(wildcards.seed))
 

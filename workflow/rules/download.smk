@@ -2,6 +2,8 @@
 # download_dataset: the raw files of one dataset (fetched and checksum-verified, or generated for synthetic)
 # ---------------------------------------------------------------------------------------------------------
 rule download_dataset:
+    input:
+        local_dataset_files,
     output:
         directory("data/raw/{dataset}"),
     params:

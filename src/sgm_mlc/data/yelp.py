@@ -63,12 +63,12 @@ DOWNLOAD_PAGE = "https://www.yelp.com/dataset"
 QUOTE_LENGTH = 200
 _CHUNK = 1 << 20
 
-MALFORMED_BUSINESS = "malformed business line"
-DUPLICATE_BUSINESS = "duplicate business_id"
-MALFORMED_REVIEW = "malformed review line"
-UNKNOWN_BUSINESS = "unknown business"
-NO_TOP_CATEGORY = "no category in top K"
-OVER_CAP = "over max_reviews_per_business"
+MALFORMED_BUSINESS = "malformed_business_line"
+DUPLICATE_BUSINESS = "duplicate_business_id"
+MALFORMED_REVIEW = "malformed_review_line"
+UNKNOWN_BUSINESS = "unknown_business"
+NO_TOP_CATEGORY = "no_top_category"
+OVER_CAP = "over_max_reviews_per_business"
 
 
 # ------------------------------------------------------------------------------------------------ raw files

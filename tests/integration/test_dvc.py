@@ -25,8 +25,8 @@ def test_dvc_repro_reruns_what_an_embedding_edit_touches_and_shows_metrics_and_p
 
     first = run_tool(project, "dvc", "repro").stdout
     assert stages_run(first) == {
-        "download", "preprocess", "embeddings", "label_orders", "train", "evaluate", "cross_dataset", "summarize",
-        "tracking", "report",
+        "download", "preprocess", "embeddings", "image_features", "label_orders", "train", "evaluate", "cross_dataset",
+        "summarize", "tracking", "report",
     }
     assert (project / "dvc.lock").is_file()
     tracked = (project / "data" / ".gitignore").read_text()

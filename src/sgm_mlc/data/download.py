@@ -41,7 +41,7 @@ _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _ZIP_SUFFIXES = (".zip",)
 # Errors after which another attempt may succeed. HTTPError (a URLError) is sorted out by _is_permanent.
 _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error)
+CORRUPT_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error)
 
 
 class DownloadError(RuntimeError):
@@ -261,7 +261,7 @@ def extract_archive(archive: Path, target_dir: Path) -> list[Path]:
     try:
         with atomic_directory(target_dir) as staging:
             extract(archive, staging)
-    except _CORRUPT as error:
+    except CORRUPT_ARCHIVE_ERRORS as error:
         raise CorruptArchiveError(
             f"{archive} is truncated or corrupt ({type(error).__name__}: {error}); nothing was extracted to "
             f"{target_dir}. Fix: delete {archive} and download it again."
@@ -292,7 +292,7 @@ def _extract_tar(archive: Path, destination: Path) -> None:
     with tarfile.open(archive, "r:*") as tar:
         members = tar.getmembers()
         for member in members:
-            _check_tar_member(archive, member, destination)
+            check_tar_member(archive, member, destination)
         try:
             tar.extractall(destination, members=members, filter="data")
         except tarfile.FilterError as error:
@@ -302,7 +302,7 @@ def _extract_tar(archive: Path, destination: Path) -> None:
             pass
 
 
-def _check_tar_member(archive: Path, member: tarfile.TarInfo, destination: Path) -> None:
+def check_tar_member(archive: Path, member: tarfile.TarInfo, destination: Path) -> None:
     """Raise :class:`UnsafeArchiveError` if ``member`` or the link it holds would leave ``destination``."""
     _check_inside(archive, member.name, destination, member.name)
     if member.issym():

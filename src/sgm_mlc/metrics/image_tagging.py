@@ -39,7 +39,7 @@ import numbers
 
 import numpy as np
 
-from sgm_mlc.metrics.multilabel import _as_indicator, _checked_pair
+from sgm_mlc.metrics.multilabel import as_indicator, checked_pair
 
 SCORE_NAMES = ("precision", "recall", "f1")
 
@@ -47,7 +47,7 @@ SCORE_NAMES = ("precision", "recall", "f1")
 def class_and_overall_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """CP, CR, CF1, OP, OR, OF1 of the ``(n_examples, n_labels)`` indicators, keyed ``class_precision`` ...
     ``overall_f1``."""
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     tp, n_predicted, n_true = np.sum(y_true & y_pred, axis=0), np.sum(y_pred, axis=0), np.sum(y_true, axis=0)
     class_p, class_r = float(np.mean(_ratio(tp, n_predicted))), float(np.mean(_ratio(tp, n_true)))
     overall_p, overall_r = float(_ratio(tp.sum(), n_predicted.sum())), float(_ratio(tp.sum(), n_true.sum()))
@@ -72,7 +72,7 @@ def top_k_prediction(scores: np.ndarray, top_k: int = 3) -> np.ndarray:
 
 def per_class_average_precision(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Average precision of each class, shape ``(n_labels,)``; ``nan`` for a class with no positive."""
-    y_true = _as_indicator("y_true", y_true)
+    y_true = as_indicator("y_true", y_true)
     scores = _checked_scores(scores, y_true.shape)
     return np.array([_average_precision(y_true[:, c], scores[:, c]) for c in range(y_true.shape[1])])
 
@@ -94,7 +94,7 @@ def image_tagging_report(
     ``top_k_within_y_pred`` the top-k prediction keeps only the top-k labels that ``y_pred`` also predicts, as
     ML-GCN's reference code does (``overall_topk``: top-k labels whose score passes the threshold).
     """
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     top = top_k_prediction(_checked_scores(scores, y_true.shape), top_k)
     if top_k_within_y_pred:
         top &= y_pred

@@ -37,13 +37,13 @@ AVERAGES = {"micro": None, "macro": 0, "example": 1}
 
 def subset_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of examples whose predicted label set equals the true one exactly."""
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     return float(np.mean(np.all(y_true == y_pred, axis=1)))
 
 
 def hamming_loss(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of the ``n_examples * n_labels`` indicator entries that are wrong."""
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     return float(np.mean(y_true != y_pred))
 
 
@@ -51,14 +51,14 @@ def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, average: str) ->
     """Precision, recall and F1 for ``average`` (one of :data:`AVERAGES`) under the module's zero-division rule."""
     if average not in AVERAGES:
         raise ValueError(f"unknown average {average!r}; known averages: {', '.join(AVERAGES)}")
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     scores = _scores(y_true, y_pred, axis=AVERAGES[average])
     return tuple(float(np.mean(score)) for score in scores)
 
 
 def per_label_f1(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """F1 of each label under the module's zero-division rule, shape ``(n_labels,)``."""
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     return _scores(y_true, y_pred, axis=0)[2]
 
 
@@ -96,7 +96,7 @@ def multilabel_report(
     is included when both sequence lists are given (one per example), and is ``None`` when undefined (no
     correctly predicted label), so that the dict stays strict JSON.
     """
-    y_true, y_pred = _checked_pair(y_true, y_pred)
+    y_true, y_pred = checked_pair(y_true, y_pred)
     if len(label_names) != y_true.shape[1]:
         raise ValueError(f"got {len(label_names)} label names for {y_true.shape[1]} label columns")
     if (true_sequences is None) != (predicted_sequences is None):
@@ -139,15 +139,15 @@ def _reported_deviation(
     return None if math.isnan(deviation) else deviation
 
 
-def _checked_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def checked_pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``y_true`` and ``y_pred`` as bool arrays of one shape ``(n_examples, n_labels)``, both at least 1."""
-    y_true, y_pred = _as_indicator("y_true", y_true), _as_indicator("y_pred", y_pred)
+    y_true, y_pred = as_indicator("y_true", y_true), as_indicator("y_pred", y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
     return y_true, y_pred
 
 
-def _as_indicator(name: str, matrix: np.ndarray) -> np.ndarray:
+def as_indicator(name: str, matrix: np.ndarray) -> np.ndarray:
     """``matrix`` as a bool array, after checking it is a non-empty 2-D array of 0s and 1s."""
     matrix = np.asarray(matrix)
     if matrix.ndim != 2:

@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.80, 0.85])
     args = parser.parse_args()
     for run in args.runs:
+        if not (run / "history.json").is_file():
+            print(f"{run}: no history.json (only neural models train by epochs)")
+            continue
         history = json.loads((run / "history.json").read_text(encoding="utf-8"))
         clock = "epoch wall time" if all("epoch_seconds" in row for row in history) else "training time only"
         best = max(row[args.metric] for row in history)

@@ -57,6 +57,7 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from sgm_mlc.atomic import atomic_directory
+from sgm_mlc.data.download import sha256_of
 from sgm_mlc.data.parquet import read_examples, read_modality
 from sgm_mlc.data.preprocess import EXAMPLES_FILE
 from sgm_mlc.features import AUGMENTED_FILE, AUGMENTED_INDEX_FILE, FEATURES_FILE, INDEX_FILE, META_FILE
@@ -84,14 +85,6 @@ def cached_weights_path(depth: int) -> Path:
     """Where torch's hub cache keeps the ImageNet weights of ResNet-``depth`` (``$TORCH_HOME`` moves it)."""
     url = imagenet_weights(depth).url
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_weights(settings: dict[str, Any]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ what is allowed there.
 from __future__ import annotations
 
 import copy
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,15 +35,63 @@ def params_schema() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def load_params(path: str | Path) -> dict[str, Any]:
-    """Read and validate a params file; raise :class:`ParamsError` naming the file and the keys at fault."""
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """An int written as one: ``32.0`` is not an integer here (it would reach the code as a float)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker: Any, instance: Any) -> bool:
+    """A finite int or float: ``.nan`` and ``.inf`` pass every bound, so they are not numbers here."""
+    return isinstance(instance, (int, float)) and not isinstance(instance, bool) and math.isfinite(instance)
+
+
+ParamsValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}
+    ),
+)
+
+
+def params_validator() -> jsonschema.Validator:
+    """A JSON Schema (2020-12) validator of params.yaml whose integers are ints and whose numbers are finite."""
+    return ParamsValidator(params_schema())
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last one silently). A
+    key that a merge (``<<: *anchor``) brings in may still be set again: that is what a merge is for."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (lines {seen[key]} and {line}); keep one", key_node.start_mark
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_params_file(path: str | Path) -> Any:
+    """The YAML of a params (or experiment) file; :class:`ParamsError` names the file for a missing file,
+    invalid YAML or a key written twice."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such params file (pass --params PATH, or run from the project root)") from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{path}: not valid YAML: {error}") from None
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read and validate a params file; raise :class:`ParamsError` naming the file and the keys at fault."""
+    params = read_params_file(path)
     validate_params(params, source=str(path))
     return params
 
@@ -85,7 +134,7 @@ def coerce_command_line_strings(params: Any) -> None:
     Snakemake reads ``--config`` values with YAML's base loader, so in ``--config 'run={seeds: [14]}'`` the
     seed arrives as the string ``'14'``; a value that still does not fit stays a string and fails validation.
     """
-    validator = jsonschema.Draft202012Validator(params_schema())
+    validator = params_validator()
     while True:
         changed = False
         for error in list(validator.iter_errors(params)):
@@ -110,7 +159,7 @@ def coerce_command_line_strings(params: Any) -> None:
 def schema_problems(params: Any) -> list[str]:
     """One line per schema violation, sorted by key path; a dataset entry that is neither built in nor
     declares a ``kind`` gets one line saying so, rather than the list of what a ``table`` dataset lacks."""
-    validator = jsonschema.Draft202012Validator(params_schema())
+    validator = params_validator()
     errors = sorted(reported_errors(validator, params), key=lambda e: [str(p) for p in e.absolute_path])
     unknown = unknown_dataset_entries(params)
     problems = [describe_error(error) for error in errors if tuple(error.absolute_path)[:2] not in unknown]
@@ -186,6 +235,10 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
+        if isinstance(error.instance, float) and not math.isfinite(error.instance):
+            return f"{key}: {error.instance!r} is not a finite number"
+        if isinstance(error.instance, float) and "integer" in expected:
+            return f"{key}: {error.instance!r} should be of type {expected} (write it without a decimal point)"
         return f"{key}: {error.instance!r} should be of type {expected}"
     return f"{key}: {error.message}"
 
@@ -219,7 +272,7 @@ def validate_sections(partial: Any, source: str = "--config") -> None:
     if not isinstance(partial, dict):
         raise ParamsError(f"{source}: expected a mapping of params.yaml sections, got {type(partial).__name__}")
     schema = params_schema()
-    root = jsonschema.Draft202012Validator(schema)
+    root = params_validator()
     problems = []
     for section, value in partial.items():
         if section not in schema["properties"]:

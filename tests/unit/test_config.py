@@ -85,3 +85,28 @@ def test_bad_value_in_a_model_gives_one_line_not_an_unknown_key(params):
     with pytest.raises(ParamsError) as caught:
         validate_sections({"models": {"sgm": params["models"]["sgm"]}})
     assert str(caught.value).splitlines()[1:] == ["  - models.sgm.dropout: 'high' should be of type number"]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("training", "batch_size", 32.0, "training.batch_size: 32.0 should be of type integer (write it without a decimal point)"),
+        ("training", "learning_rate", float("nan"), "training.learning_rate: nan is not a finite number"),
+        ("training", "set_threshold", float("inf"), "training.set_threshold: inf is not a finite number"),
+        ("training", "epochs", True, "training.epochs: True should be of type integer"),
+    ],
+)
+def test_numbers_are_finite_and_integers_are_ints(params, section, key, value, message):
+    params[section][key] = value
+    with pytest.raises(ParamsError) as caught:
+        validate_params(params)
+    assert str(caught.value).splitlines()[1:] == [f"  - {message}"]
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path):
+    from sgm_mlc.config import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("training:\n  epochs: 3\n  batch_size: 8\n  epochs: 4\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"params.yaml: not valid YAML: key 'epochs' appears twice \(lines 2 and 4\)"):
+        load_params(path)

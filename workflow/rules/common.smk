@@ -12,7 +12,7 @@ sys.path.insert(0, PROJECT_SRC)
 # only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
-from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, validate_params
+from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, read_params_file, validate_params
 from sgm_mlc.experiment.plan import (
     DEFAULT_VARIANT,
     MODEL_NAMES,
@@ -28,6 +28,8 @@ from sgm_mlc.experiment.plan import (
 from sgm_mlc.labels.orders import ORDERS
 from sgm_mlc.report.collect import report_inputs
 
+for params_file in workflow.configfiles:  # Snakemake's own YAML loader keeps the last of two equal keys
+    read_params_file(params_file)
 coerce_command_line_strings(config)
 validate_params(config, source="params.yaml (with any --config/--configfile overrides)")
 

@@ -36,11 +36,14 @@ def step_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def section(params: dict[str, Any], *path: str) -> Any:
-    """``params[path[0]][path[1]]…`` with an error naming the missing section."""
+    """``params[path[0]][path[1]]…`` with an error naming the missing section (and, for a named entry such as
+    ``datasets.<name>``, the names there are)."""
     value: Any = params
     for depth, name in enumerate(path):
         if not isinstance(value, dict) or name not in value:
-            raise ParamsError(f"params lack the section {'.'.join(path[: depth + 1])} that this step reads")
+            missing = ".".join(path[: depth + 1])
+            known = f"; known: {', '.join(sorted(value))}" if depth > 0 and isinstance(value, dict) else ""
+            raise ParamsError(f"params lack {missing}, which this step reads{known}")
         value = value[name]
     return value
 

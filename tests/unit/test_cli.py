@@ -24,7 +24,12 @@ def test_step_config_is_validated_and_must_hold_the_section(tmp_path, params, ca
     assert "embeddings.epochs: 0 is less than the minimum of 1" in caplog.text
     missing = json.dumps({"preprocess": params["preprocess"]})
     assert main(["build-label-order", "--processed", str(tmp_path), "--order", "natural", "--out", str(tmp_path), "--config", missing]) == 2
-    assert "params lack the section label_orders" in caplog.text
+    assert "params lack label_orders, which this step reads" in caplog.text
+    assert main(["download", "--dataset", "reuters", "--out", str(tmp_path / "raw"), "--params", "params.yaml"]) == 2
+    assert (
+        "params lack datasets.reuters, which this step reads; known: coco2017, reuters21578, synthetic, "
+        "synthetic_shift, voc2007, yelp" in caplog.text
+    )
 
 
 def test_download_then_preprocess_synthetic_from_the_command_line(tmp_path, params):

@@ -175,8 +175,10 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     assert (tmp_path / CHECKPOINT_FILE).read_bytes() == good
 
 
-def test_early_stopping_after_patience(tmp_path):
+def test_early_stopping_after_patience(tmp_path, caplog):
+    caplog.set_level("INFO")
     _, state = run(tmp_path, config={"epochs": 30, "patience": 1, "learning_rate": 1e-9})
+    assert f"early stopping after epoch {state.epoch}: no better valid micro_f1 in 1 epochs" in caplog.text
     assert state.epoch < 30 and state.epochs_without_improvement == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from sgm_mlc.metrics.image_tagging import image_tagging_report
 from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
 from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.training.tasks import Prediction
+
+log = logging.getLogger(__name__)
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -49,6 +52,15 @@ def split_report(
     if label_scores is not None:
         report |= image_tagging_report(y_true, y_pred, np.asarray(label_scores, dtype=float))
     return report
+
+
+def log_split_metrics(split_name: str, report: dict[str, Any], documents: int, seconds: float) -> None:
+    """One log line of a split's headline metrics and speed."""
+    log.info(
+        "%s: %d documents in %.1f s (%.0f/s); micro-F1 %.4f, macro-F1 %.4f, subset accuracy %.4f, Hamming loss %.5f",
+        split_name, documents, seconds, documents / seconds if seconds else float("inf"), report["micro_f1"],
+        report["macro_f1"], report["subset_accuracy"], report["hamming_loss"],
+    )
 
 
 def label_scores_of(predictions: Sequence[Prediction]) -> list[tuple[float, ...]]:

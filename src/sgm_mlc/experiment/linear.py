@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from sgm_mlc.atomic import write_json
-from sgm_mlc.experiment.evaluation import split_report, write_predictions
+from sgm_mlc.experiment.evaluation import log_split_metrics, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs
 from sgm_mlc.models.linear import LinearMultiLabel, build_linear_model, load, save
 
 MODEL_FILE = "model.joblib"
+log = logging.getLogger(__name__)
 
 
 def train_linear(model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, out_dir: Path) -> dict[str, Any]:
@@ -24,6 +26,7 @@ def train_linear(model_name: str, params: dict[str, Any], seed: int, inputs: Run
     started = time.perf_counter()
     model.fit(train.documents, train.label_sequences, inputs.label_ranking)
     summary = {"model": model_name, "train_seconds": time.perf_counter() - started, "device": "cpu"}
+    log.info("fitted %s on %d documents in %.1f s", model_name, len(train.ids), summary["train_seconds"])
     save(model, out_dir / MODEL_FILE)
     write_json(out_dir / "train_summary.json", summary)
     return summary
@@ -65,6 +68,7 @@ def evaluate_linear(
         seconds = time.perf_counter() - started
         metrics[split_name] = split_report(predicted[split_name], split, inputs.label_ranking)
         metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
+        log_split_metrics(split_name, metrics[split_name], len(split.ids), seconds)
     write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +14,21 @@ import torch
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.experiment.evaluation import label_names_of, label_scores_of, split_report, write_predictions
+from sgm_mlc.experiment.evaluation import (
+    label_names_of,
+    label_scores_of,
+    log_split_metrics,
+    split_report,
+    write_predictions,
+)
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
 from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
 from sgm_mlc.training.loop import BEST_MODEL_FILE, TrainingConfig, predict_split, train
 from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
+
+log = logging.getLogger(__name__)
 
 TRAINING_CONFIG_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
@@ -81,6 +90,11 @@ def train_neural(
     bf16 = uses_bf16(device, training["precision"])
     seed_everything(seed, device)
     model = build_model(model_name, params, inputs, features_dir)
+    log.info(
+        "%s: %d parameters (%d trainable) on %s%s, %d torch threads, batch %d, up to %d epochs", model_name,
+        sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.parameters() if p.requires_grad),
+        device, " with bf16" if bf16 else "", torch.get_num_threads(), training["batch_size"], training["epochs"],
+    )
     max_length = training["max_source_length"]
     train_set = encode_split(inputs, inputs.splits["train"], max_length)
     valid_set = encode_split(inputs, inputs.splits["valid"], max_length)
@@ -163,6 +177,7 @@ def evaluate_neural(
             predicted[split_name], split, inputs.label_ranking, label_scores_of(predictions)
         )
         metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
+        log_split_metrics(split_name, metrics[split_name], len(split.ids), seconds)
     write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from sgm_mlc.data.parquet import read_modality
 from sgm_mlc.experiment.inputs import RunInputs, read_image_run_inputs, read_run_inputs
 from sgm_mlc.models.names import LINEAR_MODELS
+
+log = logging.getLogger(__name__)
 
 
 def run_inputs(model_name: str, processed_dir: Path, order_dir: Path, features_dir: Path | None = None) -> RunInputs:
@@ -16,8 +19,13 @@ def run_inputs(model_name: str, processed_dir: Path, order_dir: Path, features_d
     if read_modality(processed_dir / "examples.parquet") == "image":
         if features_dir is None:
             raise ValueError(f"{processed_dir} is an image dataset: give its image features (--features)")
-        return read_image_run_inputs(processed_dir, order_dir, features_dir)
-    return read_run_inputs(processed_dir, order_dir, "tokens" if model_name in LINEAR_MODELS else "token_ids")
+        inputs = read_image_run_inputs(processed_dir, order_dir, features_dir)
+    else:
+        inputs = read_run_inputs(processed_dir, order_dir, "tokens" if model_name in LINEAR_MODELS else "token_ids")
+    sizes = ", ".join(f"{name} {len(split.ids)}" for name, split in inputs.splits.items())
+    log.info("%s on %s: %s examples, %d labels (order %s)", model_name, processed_dir, sizes,
+             len(inputs.label_ranking), order_dir.name)
+    return inputs
 
 
 def train_model(

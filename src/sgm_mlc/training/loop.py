@@ -171,6 +171,11 @@ def train(
         )
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
+    if state.epochs_without_improvement >= config.patience:
+        log.info(
+            "early stopping after epoch %d: no better valid %s in %d epochs (best %.4f at epoch %d)",
+            state.epoch, config.selection_metric, config.patience, state.best_score, state.best_epoch,
+        )
     return state
 
 
@@ -199,9 +204,8 @@ def run_epoch(
     model.train()
     batches = training_batches(examples, config.batch_size, config.seed, epoch, config.pool_batches)
     total = 0.0
-    progress = tqdm(
-        batches, desc=f"epoch {epoch}", unit="batch", file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 30
-    )
+    # A progress bar on a terminal only: in a log file its carriage returns are noise (each epoch logs a line).
+    progress = tqdm(batches, desc=f"epoch {epoch}", unit="batch", file=sys.stderr, disable=not sys.stderr.isatty())
     seen = 0
     started = time.perf_counter()
     for step, indices in enumerate(progress, start=1):

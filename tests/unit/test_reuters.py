@@ -105,8 +105,22 @@ def test_latin1_byte_is_decoded(tmp_path):
     text = sgml(record(1, body="M\xfcnchen bank"), record(2, split="TEST"))
     write_corpus(raw_dir, text)
     assert b"M\xfcnchen" in (raw_dir / "extracted" / "reut2-000.sgm").read_bytes()
-    examples = Reuters21578().parse({"validation_fraction": 0.5, "seed": 1}, raw_dir)
-    assert examples[0].text == "Title\nM\u00fcnchen bank"
+    dataset = Reuters21578()
+    examples = dataset.parse({"validation_fraction": 0.5, "seed": 1}, raw_dir)
+    assert examples[0].text == "Title\nM\u00fcnchen bank" and dataset.flagged == {}
+
+
+def test_a_utf8_file_read_as_latin1_is_flagged(tmp_path, caplog):
+    raw_dir = tmp_path / "raw"
+    folder = raw_dir / "extracted"
+    folder.mkdir(parents=True)
+    text = sgml(record(1, body="M\u00fcnchen bank"), record(2, split="TEST"))
+    (folder / "reut2-000.sgm").write_bytes(text.encode("utf-8"))
+    dataset = Reuters21578()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        dataset.parse({"validation_fraction": 0.5, "seed": 1}, raw_dir)
+    assert dataset.flagged == {"text that looks like UTF-8 read as latin-1": 1}
+    assert "reut2-000.sgm NEWID=1" in caplog.text
 
 
 def test_modapte_keeps_yes_train_and_test_and_topics_seen_in_both(tmp_path):
@@ -140,9 +154,10 @@ def test_malformed_records_are_skipped_counted_and_logged(tmp_path, caplog):
     unknown_split = record(3, split="DEV")
     unclosed_body = record(4).replace("</BODY>", "")
     never_closed = record(5).replace("</REUTERS>", "")
+    no_text = record(7, title=None, body="  ")
     raw_dir = write_corpus(
         tmp_path / "raw",
-        sgml(record(1), no_newid, record(2, split="TEST"), unknown_split, unclosed_body, never_closed, record(6)),
+        sgml(record(1), no_newid, record(2, split="TEST"), unknown_split, unclosed_body, never_closed, record(6), no_text),
         sgml(record(2, split="TEST", topics=("duplicate",)), record(11, split="TEST")),
     )
     dataset = Reuters21578()
@@ -153,11 +168,13 @@ def test_malformed_records_are_skipped_counted_and_logged(tmp_path, caplog):
     assert dataset.skipped == {
         "duplicate NEWID": 1,
         "missing NEWID": 1,
+        "no text": 1,
         "unbalanced tags": 2,
         "unknown LEWISSPLIT": 1,
     }
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 5
+    assert len(warnings) == 6
+    assert any("reut2-000.sgm" in m and "NEWID=7" in m and "no text" in m for m in warnings)
     assert any("reut2-000.sgm" in m and "at line" in m and "missing NEWID" in m for m in warnings)
     assert any("reut2-000.sgm" in m and "NEWID=3" in m and "unknown LEWISSPLIT" in m for m in warnings)
     assert any("reut2-000.sgm" in m and "NEWID=4" in m and "<BODY>" in m for m in warnings)
@@ -247,7 +264,7 @@ def test_real_corpus_gives_the_modapte_90_topic_split(tmp_path):
     assert counts["test"] == 3019
     assert counts["valid"] == round(0.1 * 7770)
     assert len({label for e in examples for label in e.labels}) == 90
-    assert dataset.skipped == {}
+    assert dataset.skipped == {"no text": 1}  # NEWID 12793 (reut2-012.sgm): an empty <TEXT>, not a ModApte record
     assert all(e.labels and e.text.strip() for e in examples)
     assert [int(e.id) for e in examples] == sorted(int(e.id) for e in examples)
     assert elapsed < 20

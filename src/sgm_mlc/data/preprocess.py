@@ -66,6 +66,7 @@ def preprocess(
     card["preprocess"] = dict(text_params)
     card["vocabulary_size"] = len(vocabulary)
     card["skipped_records"] = dict(getattr(dataset, "skipped", {}))
+    card["flagged_records"] = dict(getattr(dataset, "flagged", {}))
     card["unknown_token_rate"] = unknown_rate
     vocabulary.save(out_dir / VOCABULARY_FILE)
     write_json(out_dir / CARD_FILE, card)

@@ -47,6 +47,9 @@ _ATTRIBUTE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"')
 _TAG_NAME = re.compile(r"</?([A-Za-z]+)\b[^>]*>")
 _D_ELEMENT = re.compile(r"<D>(.*?)</D>", re.S)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A UTF-8 multi-byte sequence read as latin-1 ("Ã¼" for "ü"): a sign that a file is not the latin-1 original.
+_UTF8_READ_AS_LATIN1 = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")
+LOOKS_UTF8 = "text that looks like UTF-8 read as latin-1"
 # The elements whose content is read: each must be balanced and occur at most once in a record.
 _FIELDS = ("TOPICS", "TEXT", "TITLE", "BODY")
 
@@ -131,7 +134,8 @@ def parse_record(attributes: str, content: str, source: str) -> RawDocument:
     """Read one ``<REUTERS>`` record from its opening tag's attribute text and its content.
 
     The body is the ``<BODY>``; a record with neither TITLE nor BODY takes its whole ``<TEXT>`` as body. Raises
-    :class:`MalformedRecord` for a missing or non-integer NEWID, an unknown LEWISSPLIT or unbalanced tags.
+    :class:`MalformedRecord` for a missing or non-integer NEWID, an unknown LEWISSPLIT, unbalanced tags or no
+    text at all (no TITLE, BODY or TEXT with words in it).
     """
     attrs = dict(_ATTRIBUTE.findall(attributes))
     if "NEWID" not in attrs:
@@ -145,6 +149,8 @@ def parse_record(attributes: str, content: str, source: str) -> RawDocument:
     title, body = (_element(content, tag) for tag in ("TITLE", "BODY"))
     if title is None and body is None:
         body = _unprocessed_text(content)
+    if not "".join(clean_text(part) for part in (title, body) if part is not None).strip():
+        raise MalformedRecord("no text", "no TITLE, BODY or TEXT with words in it")
     return RawDocument(
         newid=int(attrs["NEWID"]),
         lewissplit=lewissplit,
@@ -240,6 +246,17 @@ def read_corpus(folder: Path) -> tuple[list[RawDocument], Counter[str]]:
     return drop_duplicates(documents, skipped), skipped
 
 
+def flag_suspicious_decoding(documents: Sequence[RawDocument]) -> dict[str, int]:
+    """Count (and log, naming the first few) the records whose latin-1 text holds UTF-8 byte sequences: the
+    official files are latin-1, so such text means a file was re-encoded somewhere."""
+    suspicious = [d for d in documents if _UTF8_READ_AS_LATIN1.search(d.text)]
+    if not suspicious:
+        return {}
+    named = ", ".join(f"{d.source} NEWID={d.newid}" for d in suspicious[:5])
+    log.warning("%d record(s) hold %s (e.g. %s); is the archive the latin-1 original?", len(suspicious), LOOKS_UTF8, named)
+    return {LOOKS_UTF8: len(suspicious)}
+
+
 def modapte(documents: Sequence[RawDocument]) -> tuple[list[RawDocument], list[str]]:
     """The ModApte documents restricted to the topics with a train and a test document, and those topics.
 
@@ -272,6 +289,7 @@ class Reuters21578:
 
     def __init__(self) -> None:
         self.skipped: dict[str, int] = {}
+        self.flagged: dict[str, int] = {}  # records kept, but worth a look (counted in the card)
 
     def download(self, params: dict[str, Any], raw_dir: Path) -> None:
         """Fetch the archive (checksum-verified) into ``raw_dir`` and extract it into ``raw_dir/extracted``."""
@@ -283,6 +301,7 @@ class Reuters21578:
         started = time.perf_counter()
         documents, skipped = read_corpus(raw_dir / EXTRACTED_DIR)
         self.skipped = dict(sorted(skipped.items()))
+        self.flagged = flag_suspicious_decoding(documents)
         selected, topics = modapte(documents)
         train_ids = [str(d.newid) for d in selected if d.lewissplit == "TRAIN"]
         valid_ids = carve_split(train_ids, params["validation_fraction"], params["seed"])

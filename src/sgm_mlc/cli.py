@@ -55,10 +55,13 @@ def run_validate_params(args: argparse.Namespace) -> None:
 
 def run_download(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import atomic_directory
+    from sgm_mlc.data.download import ExtractionLimits, extraction_limits
     from sgm_mlc.data.registry import get_dataset
 
-    dataset_params = section(step_params(args), "datasets", args.dataset)
-    with atomic_directory(args.out) as raw_dir:
+    params = step_params(args)
+    dataset_params = section(params, "datasets", args.dataset)
+    limits = ExtractionLimits(**section(params, "downloads"))
+    with atomic_directory(args.out) as raw_dir, extraction_limits(limits):
         get_dataset(args.dataset, dataset_params).download(dataset_params, raw_dir)
 
 

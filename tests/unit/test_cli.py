@@ -34,7 +34,8 @@ def test_step_config_is_validated_and_must_hold_the_section(tmp_path, params, ca
 
 def test_download_then_preprocess_synthetic_from_the_command_line(tmp_path, params):
     params["datasets"]["synthetic"].update(n_documents=120, vocabulary_size=300)
-    config = json.dumps({"datasets": {"synthetic": params["datasets"]["synthetic"]}, "preprocess": params["preprocess"]})
+    config = json.dumps({"datasets": {"synthetic": params["datasets"]["synthetic"]}, "preprocess": params["preprocess"],
+                         "downloads": params["downloads"]})
     raw, processed = tmp_path / "raw", tmp_path / "processed"
     assert main(["download", "--dataset", "synthetic", "--out", str(raw), "--config", config]) == 0
     assert main(["preprocess", "--dataset", "synthetic", "--raw", str(raw), "--out", str(processed), "--config", config]) == 0

@@ -17,8 +17,10 @@ from sgm_mlc.data.download import (
     ChecksumError,
     CorruptArchiveError,
     DownloadError,
+    ExtractionLimits,
     UnsafeArchiveError,
     extract_archive,
+    extraction_limits,
     fetch,
     sha256_of,
 )
@@ -396,3 +398,32 @@ def test_unknown_archive_type(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.rar.*unsupported archive type"):
         extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (ExtractionLimits(max_extracted_bytes=1 << 20, max_extracted_files=100), "3 files, 30,000,000 bytes uncompressed"),
+        (ExtractionLimits(max_extracted_bytes=1 << 30, max_extracted_files=2), "3 files, 30,000,000 bytes uncompressed"),
+    ],
+)
+def test_a_decompression_bomb_is_refused_before_anything_is_written(tmp_path, kind, limits, message):
+    archive = tmp_path / f"bomb.{kind}"
+    zeros = b"\0" * 10_000_000  # compresses about a thousand times
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for i in range(3):
+                zipped.writestr(f"part{i}.bin", zeros)
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for i in range(3):
+                info = tarfile.TarInfo(f"part{i}.bin")
+                info.size = len(zeros)
+                tar.addfile(info, io.BytesIO(zeros))
+    assert archive.stat().st_size < 200_000
+    with extraction_limits(limits), pytest.raises(UnsafeArchiveError, match=message + ": over downloads.max_extracted"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    extract_archive(archive, tmp_path / "out")  # within the default limits
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["part0.bin", "part1.bin", "part2.bin"]

@@ -7,7 +7,7 @@ rule download_dataset:
     output:
         directory("data/raw/{dataset}"),
     params:
-        config=lambda wildcards: step_config(dataset=wildcards.dataset),
+        config=lambda wildcards: step_config("downloads", dataset=wildcards.dataset),
     log:
         "results/logs/download_dataset/{dataset}.log",
     benchmark:

@@ -23,7 +23,10 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -42,6 +45,41 @@ _ZIP_SUFFIXES = (".zip",)
 # Errors after which another attempt may succeed. HTTPError (a URLError) is sorted out by _is_permanent.
 _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 CORRUPT_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error)
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """The most an archive may unpack to (``downloads`` in params.yaml): larger is refused before anything is
+    written, as a decompression bomb would be."""
+
+    max_extracted_bytes: int = 64 << 30
+    max_extracted_files: int = 1_000_000
+
+
+_LIMITS: ContextVar[ExtractionLimits] = ContextVar("extraction_limits", default=ExtractionLimits())
+
+
+@contextmanager
+def extraction_limits(limits: ExtractionLimits) -> Iterator[None]:
+    """Extractions inside the block are held to ``limits``."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def check_extraction_size(archive: Path, sizes: Iterable[int]) -> None:
+    """Raise :class:`UnsafeArchiveError` if the files of ``archive`` (their declared uncompressed ``sizes``)
+    exceed the limits in force."""
+    limits, sizes = _LIMITS.get(), list(sizes)
+    total = sum(sizes)
+    if len(sizes) > limits.max_extracted_files or total > limits.max_extracted_bytes:
+        raise UnsafeArchiveError(
+            f"{archive}: refusing to extract {len(sizes):,} files, {total:,} bytes uncompressed: over "
+            f"downloads.max_extracted_files ({limits.max_extracted_files:,}) or downloads.max_extracted_bytes "
+            f"({limits.max_extracted_bytes:,}) in params.yaml (a decompression bomb, or raise the limits)"
+        )
 
 
 class DownloadError(RuntimeError):
@@ -293,6 +331,7 @@ def _extract_tar(archive: Path, destination: Path) -> None:
         members = tar.getmembers()
         for member in members:
             check_tar_member(archive, member, destination)
+        check_extraction_size(archive, (member.size for member in members if member.isfile()))
         try:
             tar.extractall(destination, members=members, filter="data")
         except tarfile.FilterError as error:
@@ -318,6 +357,8 @@ def _extract_zip(archive: Path, destination: Path) -> None:
     with zipfile.ZipFile(archive) as zipped:
         for name in zipped.namelist():
             _check_inside(archive, name, destination, name)
+        # The declared sizes bound the extraction: zipfile reads no more than an entry's declared size.
+        check_extraction_size(archive, (entry.file_size for entry in zipped.infolist() if not entry.is_dir()))
         zipped.extractall(destination)
 
 

@@ -52,7 +52,13 @@ from typing import Any, NamedTuple
 from sgm_mlc.atomic import atomic_path
 from sgm_mlc.data.base import Example
 from sgm_mlc.data.splits import hashed_split
-from sgm_mlc.data.download import CORRUPT_ARCHIVE_ERRORS, CorruptArchiveError, UnsafeArchiveError, check_tar_member
+from sgm_mlc.data.download import (
+    CORRUPT_ARCHIVE_ERRORS,
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    check_extraction_size,
+    check_tar_member,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +144,7 @@ def extract_yelp_files(archive: Path, destination: Path) -> tuple[Path, Path]:
 def _extract_member(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> Path:
     """Copy the regular-file ``member`` of ``tar`` to ``target`` in chunks, unless ``target`` already has its size."""
     check_tar_member(archive, member, target.parent)
+    check_extraction_size(archive, [member.size])
     if not member.isfile():
         raise UnsafeArchiveError(f"{archive}: refusing to extract member {member.name!r}: not a regular file")
     if target.is_file() and target.stat().st_size == member.size:

@@ -64,7 +64,7 @@ def evaluation_rows(run_dir, ids):
 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_predictions_on_raw_text_are_the_evaluation_predictions(runs, test_split, texts, model_name):
-    predictions = [p.record() for p in load_trained_model(runs[model_name]).predict(texts)]
+    predictions = [p.record() for p in load_trained_model(runs[model_name], allow_pickle=True).predict(texts)]
     expected = evaluation_rows(runs[model_name], test_split["id"])
     assert [p["labels"] for p in predictions] == [list(labels) for labels in expected["predicted_labels"]]
     for prediction, probabilities in zip(predictions, expected["step_probabilities"]):
@@ -113,7 +113,7 @@ def test_set_and_linear_models_have_no_attention(runs, texts):
     for prediction in cnn.predict(texts):
         assert prediction.end_probability is None
         assert all(label.attended_words is None and label.probability >= threshold for label in prediction.labels)
-    for prediction in load_trained_model(runs["br"]).predict(texts):
+    for prediction in load_trained_model(runs["br"], allow_pickle=True).predict(texts):
         assert prediction.record()["attended_words"] == [None] * len(prediction.labels)
         assert prediction.end_probability is None
 
@@ -142,6 +142,19 @@ def test_a_saved_bundle_predicts_as_the_run_folder(runs, texts, tmp_path):
     assert pipeline_bundle(runs["sgm"]).digest() == bundle.digest()
     linear = pipeline_bundle(runs["br"]).save(tmp_path / "linear")
     assert sorted(p.name for p in linear.iterdir()) == ["bundle.json", "label_vocab.json", "model.joblib"]
+
+
+def test_a_pickle_from_outside_the_project_is_refused_unless_allowed(runs, tmp_path, monkeypatch, texts):
+    linear = pipeline_bundle(runs["br"]).save(tmp_path / "linear")
+    with pytest.raises(ValueError, match=r"model.joblib: refusing to load a joblib file from outside this project"):
+        load_trained_model(linear)
+    with pytest.raises(ValueError, match="refusing to load a joblib file"):
+        load_trained_model(runs["br"])
+    assert load_trained_model(linear, allow_pickle=True).predict(texts[:1])
+    monkeypatch.chdir(project_root(runs["br"]))  # the project's own results: trusted
+    assert load_trained_model(runs["br"]).predict(texts[:1])
+    # A neural model's weights load from anywhere: torch reads them with weights_only.
+    assert load_trained_model(pipeline_bundle(runs["sgm"]).save(tmp_path / "neural")).predict(texts[:1])
 
 
 def test_missing_files_are_named_with_what_builds_them(runs, tmp_path):

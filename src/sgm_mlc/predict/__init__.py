@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["load_trained_model"]
 
 
-def load_trained_model(source: str | Path) -> TrainedModel:
+def load_trained_model(source: str | Path, allow_pickle: bool = False) -> TrainedModel:
     """The model of a pipeline run folder (``results/models/<dataset>/<model>/<variant>/<order>/seed<seed>``,
     read with the pipeline's other files, see :mod:`sgm_mlc.predict.bundle`) or of a bundle folder (one holding
     ``bundle.json``, as :meth:`~sgm_mlc.predict.bundle.Bundle.save` writes it)."""
@@ -35,4 +35,19 @@ def load_trained_model(source: str | Path) -> TrainedModel:
 
     source = Path(source)
     bundle = read_bundle(source) if (source / MANIFEST_FILE).is_file() else pipeline_bundle(source)
+    refuse_foreign_pickle(bundle.weights, allow_pickle)
     return TrainedModel(bundle)
+
+
+def refuse_foreign_pickle(weights: Path, allow_pickle: bool) -> None:
+    """Refuse a linear model's ``model.joblib`` from outside this project's ``results/models`` (the working
+    folder's), unless ``allow_pickle``: joblib files are pickles, and loading one runs whatever code it holds.
+    A neural model's ``model.pt`` is the safe format, from anywhere: it is read with ``torch.load(weights_only=True)``,
+    which loads tensors and plain containers only."""
+    own = (Path.cwd() / "results" / "models").resolve()
+    if weights.suffix == ".joblib" and not allow_pickle and not weights.resolve().is_relative_to(own):
+        raise ValueError(
+            f"{weights}: refusing to load a joblib file from outside this project's results/models ({own}): it is "
+            "a pickle, and loading one runs the code it holds. Run from the project that trained it, or, if you "
+            "trust the file, allow it (sgm-mlc predict --allow-pickle; load_trained_model(..., allow_pickle=True))"
+        )

@@ -44,6 +44,10 @@ def add_predict_command(commands: argparse._SubParsersAction) -> argparse.Argume
     sub.add_argument("--beam-size", type=positive, help="beam size of sequence models (default: the run's)")
     sub.add_argument("--top-words", type=positive_or_zero, default=5, help="attended words per label (default 5)")
     sub.add_argument(
+        "--allow-pickle", action="store_true",
+        help="load a linear model's joblib file (a pickle) from outside this project's results/models",
+    )
+    sub.add_argument(
         "--tracking-uri",
         help=f"MLflow store of a run id (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
     )
@@ -68,7 +72,7 @@ def run_predict(args: argparse.Namespace) -> None:
     texts = list(args.texts) + (read_texts(args.file) if args.file else [])
     if not texts:
         raise ValueError("no texts to label: give them as arguments or with --file")
-    model = load_model(args.model, args.tracking_uri)
+    model = load_model(args.model, args.tracking_uri, args.allow_pickle)
     predictions = model.predict(texts, beam_size=args.beam_size, top_words=args.top_words)
     write = write_json_lines if args.json else write_blocks
     write(texts, predictions, sys.stdout)
@@ -80,13 +84,13 @@ def read_texts(source: Path) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def load_model(reference: str, tracking_uri: str | None) -> TrainedModel:
+def load_model(reference: str, tracking_uri: str | None, allow_pickle: bool = False) -> TrainedModel:
     """The model of a run folder, or, for a 32-hex-digit MLflow run id that is not a folder, the run's logged
     pyfunc model."""
     if Path(reference).exists() or not MLFLOW_RUN_ID.fullmatch(reference):
         from sgm_mlc.predict import load_trained_model
 
-        return load_trained_model(reference)
+        return load_trained_model(reference, allow_pickle)
     from sgm_mlc.tracking.pyfunc_model import load_logged_model
     from sgm_mlc.tracking.runs import tracking_uri as environment_uri
 

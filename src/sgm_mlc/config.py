@@ -101,9 +101,7 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
 
     Once ``params`` is valid, every dataset's view of it (its ``overrides`` merged in) must be valid too.
     """
-    problems = schema_problems(params)
-    if not problems:
-        problems = dataset_reference_problems(params)
+    problems = schema_problems(params) + dataset_reference_problems(params)
     if not problems:
         for dataset in params.get("overrides") or {}:
             problems += [f"{p} (with overrides.{dataset} merged)" for p in schema_problems(dataset_view(params, dataset))]
@@ -115,15 +113,23 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
 def dataset_reference_problems(params: dict[str, Any]) -> list[str]:
     """One line per dataset name used (``run.datasets``, ``experiments.cross_dataset``, ``overrides``) that
     the ``datasets`` section does not define."""
-    known = params["datasets"]
-    references = [(f"run.datasets.{i}", name) for i, name in enumerate(params["run"]["datasets"])]
-    for i, pair in enumerate(params["experiments"]["cross_dataset"]):
-        references += [(f"experiments.cross_dataset.{i}.{role}", pair[role]) for role in ("train", "test")]
-    references += [(f"overrides.{name}", name) for name in params.get("overrides") or {}]
+    def section(*path: str) -> Any:
+        value: Any = params
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        return value
+
+    known = section("datasets")
+    if not isinstance(known, dict):
+        return []
+    references = [(f"run.datasets.{i}", name) for i, name in enumerate(section("run", "datasets") or [])]
+    for i, pair in enumerate(section("experiments", "cross_dataset") or []):
+        references += [(f"experiments.cross_dataset.{i}.{role}", pair.get(role)) for role in ("train", "test")]
+    references += [(f"overrides.{name}", name) for name in section("overrides") or {}]
     return [
         f"{key}: {name!r} is not a dataset of the datasets section; known datasets: {', '.join(sorted(known))}"
         for key, name in references
-        if name not in known
+        if isinstance(name, str) and name not in known
     ]
 
 

@@ -45,11 +45,11 @@ def test_workflow_builds_data_embeddings_orders_and_mlflow_runs(tmp_path, small_
 
 
 def test_workflow_stops_at_once_on_invalid_params(tmp_path, small_params):
-    small_params["run"]["datasets"] = ["synthetic", "yelp"]
+    small_params["run"]["datasets"] = ["synthetic", "imdb"]
     small_params["embeddings"]["dimenson"] = 3
     project = copy_project(tmp_path / "project", small_params)
     result = snakemake(project, "all", "-n", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "run.datasets.1: 'yelp' is not allowed; allowed values: 'synthetic', " in output
+    assert "run.datasets.1: 'imdb' is not a dataset of the datasets section; known datasets: coco2017, " in output
     assert "embeddings: unknown key(s) 'dimenson'" in output

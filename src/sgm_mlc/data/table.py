@@ -153,35 +153,60 @@ def read_label_names(path: Path) -> list[str]:
 
 
 def read_records(path: Path, params: dict[str, Any]) -> Iterator[Record]:
-    """The rows of one file, as they come."""
+    """The rows of one file, as they come (text files must be UTF-8)."""
     fmt = table_format(params)
-    if fmt == "jsonl":
-        yield from _json_lines(path, params)
-    elif fmt == "parquet":
+    if fmt == "parquet":
         yield from _parquet_rows(path, params)
-    else:
-        yield from _delimited_rows(path, params, "\t" if fmt == "tsv" else ",")
+        return
+    line = 0
+    try:
+        for line, record in enumerate(
+            _json_lines(path, params) if fmt == "jsonl" else _delimited_rows(path, params, "\t" if fmt == "tsv" else ","),
+            start=1,
+        ):
+            yield record
+    except UnicodeDecodeError as error:
+        raise TableError(
+            f"{path}: not UTF-8 after record {line} (byte {error.object[error.start:error.start + 1]!r}: "
+            f"{error.reason}); save the file as UTF-8"
+        ) from None
 
 
 def _columns(params: dict[str, Any]) -> dict[str, Any]:
     return {key: params.get(f"{key}_column") for key in ("id", "text", "labels")}
 
 
+# A field may be a whole document: csv's default limit (128 KiB) would refuse a long one.
+FIELD_SIZE_LIMIT = 1 << 30
+
+
 def _delimited_rows(path: Path, params: dict[str, Any], delimiter: str) -> Iterator[Record]:
+    csv.field_size_limit(FIELD_SIZE_LIMIT)
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None) if params.get("header", True) else None
-        positions = {key: _position(path, column, header) for key, column in _columns(params).items() if column is not None}
-        for row in reader:
-            if not row:
-                continue
-            line = reader.line_num
-            values = {}
-            for key, position in positions.items():
-                if position >= len(row):
-                    raise TableError(f"{path}:{line}: {len(row)} fields, no column {position} ({key}_column); check the delimiter and quoting")
-                values[key] = row[position]
-            yield _record(path, line, values)
+        try:
+            yield from _csv_records(path, params, reader)
+        except csv.Error as error:
+            raise TableError(f"{path}:{reader.line_num}: {error}; check the quoting") from None
+
+
+def _csv_records(path: Path, params: dict[str, Any], reader: Any) -> Iterator[Record]:
+    """The records of a ``csv.reader`` over ``path``."""
+    header = next(reader, None) if params.get("header", True) else None
+    positions = {key: _position(path, column, header) for key, column in _columns(params).items() if column is not None}
+    for row in reader:
+        if not row:
+            continue
+        line = reader.line_num
+        values = {}
+        for key, position in positions.items():
+            if position >= len(row):
+                raise TableError(
+                    f"{path}:{line}: {len(row)} fields, no column {position} ({key}_column); check the delimiter "
+                    "and quoting"
+                )
+            values[key] = row[position]
+        yield _record(path, line, values)
 
 
 def _position(path: Path, column: str | int, header: list[str] | None) -> int:

@@ -55,13 +55,14 @@ def run_validate_params(args: argparse.Namespace) -> None:
 
 def run_download(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import atomic_directory
-    from sgm_mlc.data.download import ExtractionLimits, extraction_limits
+    from sgm_mlc.data.download import ExtractionLimits, extraction_limits, partial_downloads
     from sgm_mlc.data.registry import get_dataset
 
     params = step_params(args)
     dataset_params = section(params, "datasets", args.dataset)
     limits = ExtractionLimits(**section(params, "downloads"))
-    with atomic_directory(args.out) as raw_dir, extraction_limits(limits):
+    # A download cut short is kept beside the raw folders, for a rerun of the step to resume it.
+    with atomic_directory(args.out) as raw_dir, extraction_limits(limits), partial_downloads(args.out.parent / ".downloads"):
         get_dataset(args.dataset, dataset_params).download(dataset_params, raw_dir)
 
 

@@ -51,6 +51,7 @@ class _Behaviour:
     support_range: bool
     truncate_to: int | None
     truncate_times: int
+    send_length: bool
     log: list[Request]
     lock: threading.Lock
 
@@ -94,7 +95,10 @@ def _handler_for(behaviour: _Behaviour) -> type[BaseHTTPRequestHandler]:
                 return self._send_empty(416, {"Content-Range": f"bytes */{size}"})
             self.send_response(206 if match else 200)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size - start))
+            if behaviour.send_length:
+                self.send_header("Content-Length", str(size - start))
+            else:
+                self.close_connection = True  # HTTP/1.0 style: the end of the body is the end of the connection
             if match:
                 self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
             self.end_headers()
@@ -148,6 +152,7 @@ def serve_directory(
     support_range: bool = True,
     truncate_to: int | None = None,
     truncate_times: int = 1,
+    send_length: bool = True,
 ) -> Iterator[ServedDirectory]:
     """Serve the files under ``root`` on ``http://127.0.0.1:<free port>/`` while the block runs.
 
@@ -156,8 +161,12 @@ def serve_directory(
     (``200``, whole file). A range starting at or past the end gets ``416``.
     ``truncate_to``: the first ``truncate_times`` responses with a body announce the full ``Content-Length``
     but send only ``truncate_to`` bytes, then close the connection (a dropped download).
+    ``send_length``: announce ``Content-Length``; without it the body ends when the connection closes, so a
+    dropped connection looks like the end of the file.
     """
-    behaviour = _Behaviour(Path(root), fail_first, support_range, truncate_to, truncate_times, [], threading.Lock())
+    behaviour = _Behaviour(
+        Path(root), fail_first, support_range, truncate_to, truncate_times, send_length, [], threading.Lock()
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(behaviour))
     server.daemon_threads = True
     thread = threading.Thread(

@@ -22,6 +22,7 @@ from sgm_mlc.data.download import (
     extract_archive,
     extraction_limits,
     fetch,
+    partial_downloads,
     sha256_of,
 )
 from tests.support.http_server import serve_directory, unused_loopback_url
@@ -226,7 +227,7 @@ def test_truncated_response_is_retried_with_resume(served: Path, tmp_path: Path,
     assert target.read_bytes() == PAYLOAD
 
 
-def test_persistently_truncated_download_fails_and_removes_partial(
+def test_a_download_cut_short_keeps_its_bytes_and_the_next_attempt_resumes(
     served: Path, tmp_path: Path, sleeps: list[float]
 ) -> None:
     target = tmp_path / "data.bin"
@@ -234,7 +235,43 @@ def test_persistently_truncated_download_fails_and_removes_partial(
         with pytest.raises(DownloadError, match="connection closed after 1000 of"):
             fetch(base_url + "data.bin", target, PAYLOAD_SHA, retries=2, **FAST)
         assert [r.range for r in base_url.requests] == [None, "bytes=1000-", "bytes=2000-"]
-    assert leftovers(tmp_path) == ["served"]
+    assert leftovers(tmp_path) == ["data.bin.partial", "served"] and not target.exists()
+    with serve_directory(served) as base_url:  # the step run again: it resumes where the last attempt stopped
+        fetch(base_url + "data.bin", target, PAYLOAD_SHA, **FAST)
+        assert [(r.range, r.status) for r in base_url.requests] == [("bytes=3000-", 206)]
+    assert target.read_bytes() == PAYLOAD and leftovers(tmp_path) == ["data.bin", "served"]
+
+
+def test_a_partial_download_survives_a_failed_step_in_the_partial_folder(
+    served: Path, tmp_path: Path, sleeps: list[float]
+) -> None:
+    raw, partials = tmp_path / "raw", tmp_path / ".partial"
+    with serve_directory(served, truncate_to=1000, truncate_times=100) as base_url, partial_downloads(partials):
+        with pytest.raises(DownloadError):
+            fetch(base_url + "data.bin", raw / "data.bin", PAYLOAD_SHA, retries=0, **FAST)
+    assert [path.name for path in partials.iterdir()] == [f"data.bin.{PAYLOAD_SHA[:16]}.partial"]
+    with serve_directory(served) as base_url, partial_downloads(partials):
+        fetch(base_url + "data.bin", raw / "data.bin", PAYLOAD_SHA, **FAST)
+        assert [r.range for r in base_url.requests] == ["bytes=1000-"]
+    assert (raw / "data.bin").read_bytes() == PAYLOAD and list(partials.iterdir()) == []
+
+
+@pytest.mark.parametrize("support_range", [True, False])
+def test_a_drop_without_content_length_is_detected_or_never_advised_to_be_pinned(
+    served: Path, tmp_path: Path, sleeps: list[float], support_range: bool
+) -> None:
+    target = tmp_path / "data.bin"
+    with serve_directory(served, truncate_to=5000, send_length=False, support_range=support_range) as base_url:
+        if support_range:  # the end is checked with a range request: the rest comes, the file is complete
+            fetch(base_url + "data.bin", target, PAYLOAD_SHA, **FAST)
+            assert target.read_bytes() == PAYLOAD
+            assert [(r.range, r.status) for r in base_url.requests][:2] == [(None, 200), ("bytes=5000-", 206)]
+        else:  # nothing can tell the cut from the end: the checksum fails, without advice to pin it
+            with pytest.raises(ChecksumError) as caught:
+                fetch(base_url + "data.bin", target, PAYLOAD_SHA, **FAST)
+            message = str(caught.value)
+            assert "5,000 bytes may be cut short" in message and "do not pin the checksum" in message
+            assert "set the sha256 in params.yaml to" not in message
 
 
 def test_progress_bar_is_sized_by_content_length(

@@ -57,6 +57,18 @@ class ExtractionLimits:
 
 
 _LIMITS: ContextVar[ExtractionLimits] = ContextVar("extraction_limits", default=ExtractionLimits())
+_PARTIAL_DIR: ContextVar[Path | None] = ContextVar("partial_downloads", default=None)
+
+
+@contextmanager
+def partial_downloads(folder: Path) -> Iterator[None]:
+    """Downloads inside the block accumulate in ``folder`` (named by their sha256), where a download cut short
+    stays for the next attempt to resume, even after the step that started it failed."""
+    token = _PARTIAL_DIR.set(Path(folder))
+    try:
+        yield
+    finally:
+        _PARTIAL_DIR.reset(token)
 
 
 @contextmanager
@@ -130,10 +142,14 @@ def fetch(
     again. Network errors, HTTP 5xx/429 and short reads are retried ``retries`` times after the first attempt,
     waiting ``backoff_seconds * 2**attempt`` before each retry and resuming the partial file where the server
     allows it; other HTTP errors (404, 403, ...) and a missing local file fail at once. ``timeout`` applies to
-    each blocking socket operation. Returns ``target``.
+    each blocking socket operation. A body sent without ``Content-Length`` ends when the connection closes,
+    which a dropped connection looks like too: its end is checked by asking for the bytes after it (a server
+    that answers ``416`` has no more; one that sends more had been cut short, and the download resumes).
+    Returns ``target``.
 
-    Raises :class:`ChecksumError` if the downloaded bytes have another sha256, and :class:`DownloadError` if the
-    download fails; either way neither the target nor the partial file is left behind.
+    Raises :class:`ChecksumError` if the downloaded bytes have another sha256 (the partial file is deleted), and
+    :class:`DownloadError` if the download fails (bytes already received stay in the partial file, which the
+    next attempt resumes; see :func:`partial_downloads`).
     """
     target = Path(target)
     expected = _normalise_sha256(sha256)
@@ -143,11 +159,22 @@ def fetch(
             return target
         log.warning("%s exists but its sha256 is not %s; downloading it again from %s", target, expected, url)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(target)
+    partial = _partial_path(target, expected)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _download_with_retries(url, target, partial, retries, backoff_seconds, timeout, progress)
-        _verify(url, target, partial, expected)
-    except Exception:
+        length_known = _download_with_retries(url, target, partial, retries, backoff_seconds, timeout, progress)
+        _verify(url, target, partial, expected, length_known)
+    except ChecksumError:
+        partial.unlink(missing_ok=True)
+        raise
+    except DownloadError:
+        if partial.exists() and partial.stat().st_size:
+            log.warning("kept the %d bytes received in %s: the next attempt resumes from there",
+                        partial.stat().st_size, partial)
+        else:
+            partial.unlink(missing_ok=True)
+        raise
+    except BaseException:
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, target)
@@ -163,20 +190,24 @@ def _normalise_sha256(sha256: str) -> str:
     return normalised
 
 
-def _partial_path(target: Path) -> Path:
-    """Where the download of ``target`` accumulates until it is verified."""
-    return target.with_name(target.name + ".partial")
+def _partial_path(target: Path, sha256: str) -> Path:
+    """Where the download of ``target`` accumulates until it is verified: beside it, or in the folder of
+    :func:`partial_downloads` (named by the expected sha256, so another file never resumes it)."""
+    folder = _PARTIAL_DIR.get()
+    if folder is None:
+        return target.with_name(target.name + ".partial")
+    return folder / f"{target.name}.{sha256[:16]}.partial"
 
 
 def _download_with_retries(
     url: str, target: Path, partial: Path, retries: int, backoff_seconds: float, timeout: float, progress: bool
-) -> None:
-    """Fill ``partial`` with the bytes at ``url``, retrying transient failures with exponential backoff."""
+) -> bool:
+    """Fill ``partial`` with the bytes at ``url``, retrying transient failures with exponential backoff; whether
+    the file's length is known to be complete (announced, or confirmed by the server)."""
     attempts = retries + 1
     for attempt in range(attempts):
         try:
-            _download_once(url, partial, timeout, progress)
-            return
+            return _download_once(url, partial, timeout, progress)
         except (*_TRANSIENT, _ShortRead) as error:
             if _is_permanent(error) or attempt == retries:
                 raise _failure(url, target, error, attempt + 1) from error
@@ -186,11 +217,13 @@ def _download_with_retries(
             time.sleep(delay)
 
 
-def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> None:
-    """One attempt: request ``url`` (from the end of ``partial`` if it has bytes) and write the body to ``partial``.
+def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> bool:
+    """One attempt: request ``url`` (from the end of ``partial`` if it has bytes) and write the body to ``partial``;
+    whether the length is known to be complete.
 
     Appends when the server answers the ``Range`` request with 206; starts over when it sends the whole file.
-    Raises :class:`_ShortRead` if the body is shorter than its ``Content-Length``.
+    Raises :class:`_ShortRead` if the body is shorter than its ``Content-Length``. A body without one is
+    followed by a request for the bytes after it (:func:`_confirm_end`).
     """
     offset = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
@@ -214,6 +247,25 @@ def _download_once(url: str, partial: Path, timeout: float, progress: bool) -> N
             received = _copy(response, sink, start, announced, partial.name, progress)
     if announced is not None and received < announced:
         raise _ShortRead(f"connection closed after {received} of {announced} bytes")
+    return announced is not None or _confirm_end(url, partial, timeout)
+
+
+def _confirm_end(url: str, partial: Path, timeout: float) -> bool:
+    """After a body without ``Content-Length``: True if the server says nothing follows the bytes in
+    ``partial`` (416 to a range from its end); :class:`_ShortRead` if it sends more (the connection had dropped);
+    False if it cannot say (it ignores ranges)."""
+    size = partial.stat().st_size
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT, "Range": f"bytes={size}-"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if response.status == 206 and response.read(1):
+                raise _ShortRead(f"connection closed after {size} bytes; the server has more")
+            return response.status == 206
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code == 416:
+            return True
+        raise
 
 
 def _discard_unresumable(error: urllib.error.HTTPError, partial: Path, offset: int) -> None:
@@ -271,15 +323,24 @@ def _failure(url: str, target: Path, error: BaseException, attempts: int) -> Dow
     )
 
 
-def _verify(url: str, target: Path, partial: Path, expected: str) -> None:
-    """Raise :class:`ChecksumError` unless the downloaded ``partial`` has the sha256 ``expected``."""
+def _verify(url: str, target: Path, partial: Path, expected: str, length_known: bool) -> None:
+    """Raise :class:`ChecksumError` unless the downloaded ``partial`` has the sha256 ``expected``. The advice to
+    trust the other checksum is given only for a file whose length is known to be complete."""
     actual = sha256_of(partial)
-    if actual != expected:
-        raise ChecksumError(
-            f"sha256 mismatch for {url} (downloading to {target}): expected {expected}, got {actual}; "
-            f"the download was deleted. Fix: check the url in params.yaml; if you trust this source, "
-            f"set the sha256 in params.yaml to {actual}."
+    if actual == expected:
+        return
+    size = partial.stat().st_size
+    if length_known:
+        fix = f"check the url in params.yaml; if you trust this source, set the sha256 in params.yaml to {actual}."
+    else:
+        fix = (
+            f"the server did not say how long the file is, so these {size:,} bytes may be cut short: run the step "
+            "again, or fetch the file from a mirror that does; do not pin the checksum of this download."
         )
+    raise ChecksumError(
+        f"sha256 mismatch for {url} (downloading to {target}): expected {expected}, got {actual} ({size:,} bytes); "
+        f"the download was deleted. Fix: {fix}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- extract

@@ -63,3 +63,28 @@ def train_pids():
     listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
     return [int(line.split()[0]) for line in listing.splitlines()
             if " -m sgm_mlc train " in line and not line.split(None, 1)[1].startswith(("/bin/bash", "bash"))]
+
+
+def test_the_whole_workflow_killed_then_rerun_completes_and_takes_nothing_half_written(tmp_path, small_params):
+    small_params["run"]["models"] = ["br", "sgm", "br_neural"]
+    small_params["run"]["seeds"] = [13, 14]
+    project = copy_project(tmp_path / "project", small_params)
+    workflow = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "all"], cwd=project, env=tool_environment(project),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list((project / "results/models").glob("*/*/*/*/*/history.json")):
+        assert time.monotonic() < deadline and workflow.poll() is None, "no training started"
+        time.sleep(0.2)
+    os.killpg(workflow.pid, signal.SIGKILL)  # snakemake and every job it started, at once
+    workflow.wait(timeout=60)
+    assert not (project / "results/report/index.html").exists()
+
+    snakemake(project, "--unlock")  # the killed run's lock stays behind
+    snakemake(project, "all")
+    assert (project / "results/report/index.html").is_file()
+    assert not [path for path in project.rglob("*") if path.name.endswith(".partial") or ".partial." in path.name]
+    for metrics in (project / "results/evaluation").glob("*/*/*/*/*/metrics.json"):
+        assert set(json.loads(metrics.read_text())) == {"valid", "test"}
+    assert "Nothing to be done" in snakemake(project, "all", "-n").stdout

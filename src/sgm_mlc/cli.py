@@ -17,6 +17,7 @@ from typing import Any
 
 from sgm_mlc.config import ParamsError, load_params, validate_sections
 from sgm_mlc.labels.orders import ORDERS
+from sgm_mlc.step_errors import describe_os_error, remove_if_left_empty
 
 log = logging.getLogger("sgm_mlc")
 
@@ -424,9 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    out = getattr(args, "out", None)
+    out_existed = out is not None and out.exists()
     try:
         args.handler(args)
-    except (ParamsError, ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ParamsError, ValueError, RuntimeError) as error:
         log.error("%s", error)
-        return 2
-    return 0
+    except OSError as error:
+        log.error("%s", describe_os_error(error, args.command, out))
+    else:
+        return 0
+    remove_if_left_empty(out, out_existed)
+    return 2

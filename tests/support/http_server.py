@@ -48,6 +48,7 @@ class _Behaviour:
 
     root: Path
     fail_first: int
+    fail_status: int
     support_range: bool
     truncate_to: int | None
     truncate_times: int
@@ -82,9 +83,9 @@ def _handler_for(behaviour: _Behaviour) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (name fixed by http.server)
-            """Answer 503 (forced failure), 404, 416, 206 (range) or 200."""
+            """Answer ``fail_status`` (forced failure), 404, 416, 206 (range) or 200."""
             if behaviour.take_failure():
-                return self._send_empty(503)
+                return self._send_empty(behaviour.fail_status)
             file = self._resolve()
             if file is None:
                 return self._send_empty(404)
@@ -149,6 +150,7 @@ def serve_directory(
     root: Path,
     *,
     fail_first: int = 0,
+    fail_status: int = 503,
     support_range: bool = True,
     truncate_to: int | None = None,
     truncate_times: int = 1,
@@ -156,7 +158,7 @@ def serve_directory(
 ) -> Iterator[ServedDirectory]:
     """Serve the files under ``root`` on ``http://127.0.0.1:<free port>/`` while the block runs.
 
-    ``fail_first``: the first N requests get ``503 Service Unavailable``.
+    ``fail_first``: the first N requests get ``fail_status`` (by default ``503 Service Unavailable``).
     ``support_range``: answer ``Range: bytes=N-`` with ``206`` and ``Content-Range``; otherwise ignore it
     (``200``, whole file). A range starting at or past the end gets ``416``.
     ``truncate_to``: the first ``truncate_times`` responses with a body announce the full ``Content-Length``
@@ -165,7 +167,7 @@ def serve_directory(
     dropped connection looks like the end of the file.
     """
     behaviour = _Behaviour(
-        Path(root), fail_first, support_range, truncate_to, truncate_times, send_length, [], threading.Lock()
+        Path(root), fail_first, fail_status, support_range, truncate_to, truncate_times, send_length, [], threading.Lock()
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(behaviour))
     server.daemon_threads = True

@@ -149,6 +149,37 @@ def test_gives_up_after_retries_and_removes_partial(served: Path, tmp_path: Path
     assert leftovers(tmp_path) == ["served"]
 
 
+def test_a_500_is_retried_and_one_that_persists_names_the_status_and_keeps_nothing(
+    served: Path, tmp_path: Path, sleeps: list[float]
+) -> None:
+    target = tmp_path / "raw" / "data.bin"
+    with serve_directory(served, fail_first=1, fail_status=500) as base_url:
+        fetch(base_url + "data.bin", target, PAYLOAD_SHA, **FAST)
+        assert [r.status for r in base_url.requests] == [500, 200]
+    assert target.read_bytes() == PAYLOAD
+    target.unlink()
+    with serve_directory(served, fail_first=100, fail_status=500) as base_url:
+        with pytest.raises(DownloadError, match="500") as caught:
+            fetch(base_url + "data.bin", target, PAYLOAD_SHA, retries=1, **FAST)
+    assert base_url + "data.bin" in str(caught.value) and "2 attempts" in str(caught.value)
+    assert leftovers(target.parent) == []
+
+
+def test_a_server_sending_other_bytes_fails_the_checksum_and_keeps_neither_file_nor_partial(
+    served: Path, tmp_path: Path, sleeps: list[float]
+) -> None:
+    other = bytes(reversed(PAYLOAD))  # same length, other content: a changed or tampered file
+    (served / "data.bin").write_bytes(other)
+    target = tmp_path / "raw" / "data.bin"
+    with serve_directory(served) as base_url:
+        with pytest.raises(ChecksumError) as caught:
+            fetch(base_url + "data.bin", target, PAYLOAD_SHA, **FAST)
+        assert [r.status for r in base_url.requests] == [200]  # a wrong file is not fetched again and again
+    message = str(caught.value)
+    assert PAYLOAD_SHA in message and hashlib.sha256(other).hexdigest() in message and str(target) in message
+    assert leftovers(target.parent) == []
+
+
 def test_404_fails_at_once(served: Path, tmp_path: Path, sleeps: list[float]) -> None:
     target = tmp_path / "missing.bin"
     with serve_directory(served) as base_url:

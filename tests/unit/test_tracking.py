@@ -2,16 +2,20 @@ import json
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from sgm_mlc.tracking.runs import (
     RUN_KEY_TAG,
+    TrackingStoreUnavailable,
     flatten,
     get_or_create_run,
     init_tracking,
     log_run,
+    reports_unavailable_store,
     run_key,
     tracking_uri,
 )
+from tests.support.http_server import serve_directory, unused_loopback_url
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,36 @@ def test_flatten_and_uri_override(monkeypatch):
     assert tracking_uri({"uri": "sqlite:///x.db"}) == "sqlite:///x.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking_uri({"uri": "sqlite:///x.db"}) == "http://127.0.0.1:5000"
+
+
+@pytest.fixture
+def no_http_retries(monkeypatch):
+    """MLflow's client gives up on the first failed request (by default it retries for minutes)."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+
+
+def test_a_tracking_server_nobody_answers_is_one_error_naming_it_and_the_fix(no_http_retries):
+    uri = unused_loopback_url("").rstrip("/")
+    with pytest.raises(TrackingStoreUnavailable) as raised:
+        init_tracking(uri, "experiment")
+    assert str(raised.value) == (
+        f"MLflow tracking server {uri} is unavailable (no connection); the results are on disk: "
+        "rerun this step once the server is back to log them"
+    )
+
+
+def test_a_tracking_server_answering_with_errors_is_reported_as_unavailable(no_http_retries, tmp_path):
+    with serve_directory(tmp_path, fail_first=10) as url:
+        with pytest.raises(TrackingStoreUnavailable, match="answered every attempt with a server error"):
+            init_tracking(url.rstrip("/"), "experiment")
+        assert [request.status for request in url.requests] == [503]
+
+
+def test_a_refusal_from_a_working_store_keeps_its_own_error():
+    @reports_unavailable_store
+    def log(uri):
+        raise MlflowException("Invalid value for parameter 'x'")
+
+    with pytest.raises(MlflowException, match="Invalid value"):  # not reworded as an outage
+        log("http://127.0.0.1:5000")

@@ -2,6 +2,7 @@
 # each trained once), target lists, and the params each job passes to `python -m sgm_mlc`.
 import functools
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -40,6 +41,10 @@ MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS
 TEXT_DATASETS = [dataset for dataset in TRAINED_DATASETS if MODALITIES[dataset] == "text"]
 IMAGE_DATASETS = [dataset for dataset in DATASETS if MODALITIES[dataset] == "image"]
 VARIANTS = [DEFAULT_VARIANT] + sorted(ablation_variants(config))
+# What one MLflow logging job takes of the `tracking_writes` resource (the default profile has 1): a SQLite or
+# file store takes one writer at a time; a tracking server (HTTP, or a database server) takes parallel writers.
+TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or config["tracking"]["uri"]
+TRACKING_WRITES = 1 if TRACKING_URI.startswith(("sqlite:", "file:")) or "://" not in TRACKING_URI else 0
 
 
 def as_json(sections):

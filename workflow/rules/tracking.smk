@@ -32,7 +32,7 @@ rule log_dataset_card:
     conda:
         "../../envs/tracking.yaml"
     resources:
-        tracking_writes=1,
+        tracking_writes=TRACKING_WRITES,
     shell:
         "python -m sgm_mlc log-dataset-card --dataset {wildcards.dataset} --processed {params.processed_dir}"
         " --out {output} --config {params.config:q} > {log} 2>&1"
@@ -66,7 +66,7 @@ rule log_training_run:
     # takes one writer at a time, so a backlog of runs to log would leave the other cores idle).
     priority: 10
     resources:
-        tracking_writes=1,
+        tracking_writes=TRACKING_WRITES,
     shell:
         "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
@@ -96,7 +96,7 @@ rule log_cross_dataset_run:
         "../../envs/tracking.yaml"
     priority: 10
     resources:
-        tracking_writes=1,
+        tracking_writes=TRACKING_WRITES,
     shell:
         "python -m sgm_mlc log-cross-dataset-run --dataset {wildcards.dataset} --target {wildcards.target}"
         " --model {wildcards.model} --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"

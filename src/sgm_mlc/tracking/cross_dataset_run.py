@@ -14,13 +14,14 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key
 from sgm_mlc.tracking.training_run import final_metrics
 
 RULE = "evaluate_cross_dataset"
 EVALUATION_FILES = ("metrics.json", "predictions.parquet")
 
 
+@reports_unavailable_store
 def log_cross_dataset_run(
     uri: str,
     experiment: str,

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key
 
 RULE = "log_dataset_card"
 
@@ -32,6 +32,7 @@ def card_metrics(card: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
+@reports_unavailable_store
 def log_dataset_card(
     uri: str, experiment: str, dataset: str, params: dict[str, Any], processed_dir: Path, project_dir: Path
 ) -> dict[str, str]:

@@ -3,10 +3,16 @@
 Parallel jobs must not race to create the store or the experiment: :func:`init_tracking` does both once (the
 workflow's ``init_tracking`` rule), and every job then gets or creates its own run by ``run_key`` (rule,
 wildcards and a hash of the parameters), so a retried job resumes its run instead of adding a duplicate.
+
+A tracking server that cannot be reached fails a logging step with one :class:`TrackingStoreUnavailable` line
+naming the server (see :func:`reports_unavailable_store`). How long MLflow's client insists first is set by
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` (default 7, with exponential backoff: minutes) and
+``MLFLOW_HTTP_REQUEST_TIMEOUT`` (seconds per request, default 120).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -15,8 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_TIMEOUT
 from mlflow.exceptions import MlflowException
 
 T = TypeVar("T")
@@ -30,6 +38,45 @@ def tracking_uri(tracking_params: Mapping[str, Any]) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or tracking_params["uri"]
 
 
+class TrackingStoreUnavailable(RuntimeError):
+    """The tracking server could not be reached or kept failing; the results files are untouched."""
+
+
+def request_failure(error: BaseException | None) -> str | None:
+    """Why an HTTP request to the tracking server failed, if ``error`` comes from one (else None)."""
+    while error is not None:
+        if isinstance(error, requests.exceptions.Timeout):
+            return f"no answer within {MLFLOW_HTTP_REQUEST_TIMEOUT.get()} s"
+        if isinstance(error, requests.exceptions.RetryError):
+            return "it answered every attempt with a server error"
+        if isinstance(error, requests.exceptions.ConnectionError):
+            return "no connection"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def reports_unavailable_store(log: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a logging function whose first argument is the tracking URI: a failed request to the tracking
+    server becomes one :class:`TrackingStoreUnavailable` that names the server and says to rerun the step,
+    instead of MLflow's chain of HTTP tracebacks (the cause stays attached for a debugger)."""
+
+    @functools.wraps(log)
+    def logging_step(uri: str, *args: Any, **kwargs: Any) -> T:
+        try:
+            return log(uri, *args, **kwargs)
+        except (MlflowException, requests.exceptions.RequestException) as error:
+            reason = request_failure(error)
+            if reason is None:
+                raise
+            raise TrackingStoreUnavailable(
+                f"MLflow tracking server {uri} is unavailable ({reason}); the results are on disk: "
+                "rerun this step once the server is back to log them"
+            ) from error
+
+    return logging_step
+
+
+@reports_unavailable_store
 def init_tracking(uri: str, experiment: str) -> str:
     """Create the store's tables and the experiment if they do not exist yet; return the experiment id."""
     client = MlflowClient(tracking_uri=uri)

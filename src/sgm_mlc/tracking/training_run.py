@@ -19,7 +19,7 @@ from sgm_mlc.git import git_commit
 from sgm_mlc.data.parquet import read_modality
 from sgm_mlc.predict.bundle import pipeline_bundle
 from sgm_mlc.tracking.pyfunc_model import MODEL_NAME, log_pyfunc_model
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, run_key, with_lock_retries
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key, with_lock_retries
 
 RULE = "train_model"
 MODEL_FILES = ("model.pt", "model.joblib")
@@ -47,6 +47,7 @@ def final_metrics(metrics: dict[str, Any]) -> list[tuple[str, float, int]]:
     ]
 
 
+@reports_unavailable_store
 def log_training_run(
     uri: str,
     experiment: str,

@@ -398,11 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("report", run_report, "write the report (index.html, report.md) from the results files")
     sub.add_argument("--out", type=Path, required=True, help="results/report")
 
-    sub = commands.add_parser("summarize", allow_abbrev=False, help="collect final metrics and training curves for DVC")
+    sub = commands.add_parser(
+        "summarize", allow_abbrev=False, help="collect every run's metrics, timings and training curves for DVC"
+    )
     sub.set_defaults(handler=run_summarize)
     sub.add_argument("--evaluations", type=Path, nargs="*", default=[], help="results/evaluation/... run folders")
     sub.add_argument("--models", type=Path, nargs="*", default=[], help="results/models/... run folders")
-    sub.add_argument("--out", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True, help="results/summary")
 
     sub = command("init-tracking", run_init_tracking, "create the MLflow store and experiment once")
     sub.add_argument("--out", type=Path, required=True)

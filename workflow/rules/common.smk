@@ -28,6 +28,7 @@ from sgm_mlc.experiment.plan import (
 )
 from sgm_mlc.labels.orders import ORDERS
 from sgm_mlc.report.collect import report_inputs
+from sgm_mlc.report.summary import summary_name
 
 for params_file in workflow.configfiles:  # Snakemake's own YAML loader keeps the last of two equal keys
     read_params_file(params_file)
@@ -176,6 +177,11 @@ def neural_runs():
     return [run for run in PLAN.runs if run.model in NEURAL_MODELS]
 
 
+def summary_files(folder, runs):
+    """``results/summary/<folder>/<run>.json`` of each of ``runs`` (see sgm_mlc.report.summary)."""
+    return [f"results/summary/{folder}/{summary_name(run.path)}.json" for run in runs]
+
+
 def cross_dataset_files(name):
     return [f"{cross.folder}/{name}" for cross in PLAN.cross_runs]
 
@@ -221,6 +227,15 @@ def tracking_targets():
     )
 
 
+def summary_targets():
+    """Every run's quality metrics, timings and (neural runs) training curve."""
+    return (
+        summary_files("metrics", PLAN.runs)
+        + summary_files("timings", PLAN.runs)
+        + summary_files("curves", neural_runs())
+    )
+
+
 def report_targets():
     return ["results/report/index.html", "results/report/report.md"] if PLAN.runs else []
 
@@ -231,6 +246,6 @@ def all_targets():
         + run_files("evaluation", "metrics.json")
         + cross_dataset_files("metrics.json")
         + tracking_targets()
-        + (["results/summary/metrics.json"] if PLAN.runs else [])
+        + summary_targets()
         + report_targets()
     )

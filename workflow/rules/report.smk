@@ -1,17 +1,19 @@
 # ---------------------------------------------------------------------------------------------------------
-# summarize_results: every run's final metrics (dvc metrics show) and training curves (dvc plots show)
+# summarize_results: one file per run of its quality metrics (dvc metrics show / diff), of its timings, and
+# of its training curve (dvc plots show), under results/summary
 # ---------------------------------------------------------------------------------------------------------
 rule summarize_results:
     input:
         metrics=run_files("evaluation", "metrics.json"),
         summaries=run_files("models", "train_summary.json"),
     output:
-        metrics="results/summary/metrics.json",
-        curves=[f"results/summary/curves/{run.path.replace('/', '-')}.json" for run in neural_runs()],
+        metrics=summary_files("metrics", PLAN.runs),
+        timings=summary_files("timings", PLAN.runs),
+        curves=summary_files("curves", neural_runs()),
     params:
         evaluations=lambda wildcards, input: [Path(path).parent for path in input.metrics],
         models=lambda wildcards, input: [Path(path).parent for path in input.summaries],
-        out_dir=lambda wildcards, output: Path(output.metrics).parent,
+        out_dir=lambda wildcards, output: Path(output.metrics[0]).parent.parent,
     log:
         "results/logs/summarize_results/summarize_results.log",
     conda:
@@ -19,6 +21,12 @@ rule summarize_results:
     shell:
         "python -m sgm_mlc summarize --evaluations {params.evaluations} --models {params.models}"
         " --out {params.out_dir} > {log} 2>&1"
+
+
+# Phase target (used by dvc.yaml): the summary of every run of the plan.
+rule phase_summarize:
+    input:
+        summary_targets(),
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
-"""Collect every run's final metrics and training curve into ``results/summary`` for ``dvc metrics show``
-and ``dvc plots show``.
+"""Collect every run's final metrics, timings and training curve into ``results/summary``, one small file per
+run in each folder, for ``dvc metrics show`` (one row per run), ``dvc metrics diff`` and ``dvc plots show``.
 
-``metrics.json``: ``{"<dataset>/<model>/<variant>/<order>/seed<seed>": {"test": {...}, "valid": {...}}}`` with the scalar
-metrics of each run (per-label F1 stays in the run's own ``metrics.json``); ``curves/<run name>.json``: the
-run's per-epoch history (neural models only).
+A run's file is named ``<dataset>-<model>-<variant>-<order>-seed<seed>.json`` in every folder:
+
+* ``metrics/``: ``{"test": {...}, "valid": {...}}``, the scalar quality metrics of each split (per-label F1 stays
+  in the run's own ``metrics.json``). Equal for equal parameters and seed.
+* ``timings/``: ``{"train_seconds": ..., "test": {"documents_per_second": ...}, "valid": {...}}``, how long the
+  run took on this machine. Kept apart, so that a rerun on another machine changes no quality figure.
+* ``curves/``: the run's per-epoch history (neural models only).
+
+Each folder is replaced as a whole, so a run that left the plan leaves no file behind.
 """
 
 from __future__ import annotations
@@ -16,33 +22,56 @@ from typing import Any
 from sgm_mlc.atomic import atomic_directory, write_json
 
 CURVE_COLUMNS = ("epoch", "train_loss", "learning_rate", "valid_micro_f1", "valid_macro_f1", "valid_subset_accuracy")
+# The scalars of an evaluation's metrics.json that measure speed, not quality.
+TIMING_METRICS = frozenset({"documents_per_second"})
+# Those of a model's train_summary.json.
+TRAINING_TIMINGS = ("train_seconds",)
 
 
-def run_name(run_dir: Path) -> str:
+def summary_name(run_path: str) -> str:
+    """A run's file name (without ``.json``) in every summary folder, from its path
+    ``<dataset>/<model>/<variant>/<order>/seed<seed>``."""
+    return run_path.replace("/", "-")
+
+
+def run_path(run_dir: Path) -> str:
     """``<dataset>/<model>/<variant>/<order>/seed<seed>`` from a run folder
     ``results/<phase>/<dataset>/<model>/<variant>/<order>/seed<seed>``."""
     return "/".join(run_dir.parts[-5:])
 
 
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {
-        split: {name: value for name, value in values.items() if isinstance(value, (int, float))}
-        for split, values in metrics.items()
-    }
+def split_scalars(metrics: dict[str, Any]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """The scalar metrics of each split of an evaluation's ``metrics.json``, as (quality, timings)."""
+    quality, timings = {}, {}
+    for split, values in metrics.items():
+        scalars = {name: value for name, value in values.items() if isinstance(value, (int, float))}
+        quality[split] = {name: value for name, value in scalars.items() if name not in TIMING_METRICS}
+        timings[split] = {name: value for name, value in scalars.items() if name in TIMING_METRICS}
+    return quality, timings
 
 
-def summarize(evaluation_dirs: Sequence[Path], model_dirs: Sequence[Path], out_dir: Path) -> dict[str, Any]:
-    """Write ``metrics.json`` and ``curves/`` into ``out_dir`` (replaced as a whole); return the metrics."""
-    table = {
-        run_name(folder): scalar_metrics(json.loads((folder / "metrics.json").read_text(encoding="utf-8")))
-        for folder in evaluation_dirs
-    }
-    write_json(out_dir / "metrics.json", table)
-    with atomic_directory(out_dir / "curves") as curves:
-        for folder in model_dirs:
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def summarize(evaluation_dirs: Sequence[Path], model_dirs: Sequence[Path], out_dir: Path) -> None:
+    """Write ``metrics/``, ``timings/`` and ``curves/`` into ``out_dir`` from the runs' evaluation folders and
+    model folders (the same runs, in any order)."""
+    models = {run_path(folder): folder for folder in model_dirs}
+    with atomic_directory(out_dir / "metrics") as metrics_dir, atomic_directory(out_dir / "timings") as timings_dir:
+        for folder in evaluation_dirs:
+            path = run_path(folder)
+            quality, timings = split_scalars(read_json(folder / "metrics.json"))
+            train_summary = read_json(models[path] / "train_summary.json")
+            timings.update({name: train_summary[name] for name in TRAINING_TIMINGS if name in train_summary})
+            write_json(metrics_dir / f"{summary_name(path)}.json", quality)
+            write_json(timings_dir / f"{summary_name(path)}.json", timings)
+    with atomic_directory(out_dir / "curves") as curves_dir:
+        for path, folder in models.items():
             history = folder / "history.json"
             if history.is_file():
-                rows = json.loads(history.read_text(encoding="utf-8"))
-                name = run_name(folder).replace("/", "-")
-                write_json(curves / f"{name}.json", [{k: row[k] for k in CURVE_COLUMNS if k in row} for row in rows])
-    return table
+                rows = read_json(history)
+                write_json(
+                    curves_dir / f"{summary_name(path)}.json",
+                    [{column: row[column] for column in CURVE_COLUMNS if column in row} for row in rows],
+                )

@@ -79,3 +79,6 @@ def test_word2vec_outputs_written(tmp_path, embedding_params):
     vocabulary = Vocabulary.build(DOCUMENTS, min_count=1, max_size=100)
     build_word_vectors(embedding_params, vocabulary, DOCUMENTS, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["coverage.json", "vectors.npy", "word2vec.kv"]
+    build_word_vectors(embedding_params, vocabulary, DOCUMENTS, tmp_path / "again")
+    for name in ("coverage.json", "vectors.npy", "word2vec.kv"):  # byte for byte: DVC's hashes repeat
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name

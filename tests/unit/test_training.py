@@ -1,16 +1,19 @@
 """The training loop: bucketing, determinism, resume after a kill, NaN handling, device and precision."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from sgm_mlc.experiment.neural import run_fingerprint
 from sgm_mlc.models.neural import build_neural_model
 from sgm_mlc.training.batches import collate, encode_examples, evaluation_batches, training_batches
 from sgm_mlc.training.device import autocast, seed_everything, select_device, uses_bf16
 from sgm_mlc.training.loop import (
-    CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, predict_split, train, weight_average,
+    CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, last_epoch_of, predict_split, save_tensors,
+    train, weight_average,
 )
 from sgm_mlc.training.tasks import SequenceTask, SetTask
 
@@ -215,3 +218,60 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
     assert "written by a run with other settings" in caplog.text
     _, same = run(tmp_path, fingerprint="recipe-b", config={"epochs": 3})
     assert [row["epoch"] for row in same.history] == [1, 2, 3]  # resumed its own checkpoint
+
+
+def test_a_checkpoint_past_where_the_run_stops_is_not_resumed(tmp_path, caplog):
+    """A run asked for fewer epochs than its checkpoint holds gives what a fresh run of that length gives."""
+    fresh_model, fresh = run(tmp_path / "fresh", config={"epochs": 2})
+    run(tmp_path / "longer", config={"epochs": 4})
+    shorter_model, shorter = run(tmp_path / "longer", config={"epochs": 2})
+    assert "trained 4 epochs, past epoch 2 where this run stops; training starts afresh" in caplog.text
+    assert without_timing(shorter.history) == without_timing(fresh.history)
+    for (name, a), (_, b) in zip(fresh_model.state_dict().items(), shorter_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    "scores, epochs, patience, stop",
+    [
+        ([0.1, 0.2, 0.3], 5, 10, None),  # would train on past the history
+        ([0.1, 0.2, 0.3], 2, 10, 2),  # the epoch limit
+        ([0.3, 0.2, 0.2, 0.4], 9, 2, 3),  # two epochs without a better score
+        ([0.3, 0.3, 0.4], 9, 2, None),  # a tie is no improvement, but patience is not yet spent
+    ],
+)
+def test_last_epoch_of_a_history_follows_the_loop_rule(scores, epochs, patience, stop):
+    history = [{"epoch": epoch, "valid_micro_f1": score} for epoch, score in enumerate(scores, start=1)]
+    assert last_epoch_of(history, config(epochs=epochs, patience=patience)) == stop
+
+
+def test_the_run_fingerprint_covers_the_input_features(tmp_path, default_params):
+    """New word vectors (or image features) must retrain, not resume the checkpoint trained on the old ones."""
+    processed, features = tmp_path / "processed", tmp_path / "features"
+    processed.mkdir()
+    features.mkdir()
+    (processed / "examples.parquet").write_bytes(b"examples")
+    inputs = SimpleNamespace(processed_dir=processed, label_ranking=LABELS, vocabulary=["a"], image_channels=None)
+
+    def fingerprint():
+        return run_fingerprint("sgm", default_params, 13, inputs, features)
+
+    np.save(features / "vectors.npy", np.zeros((2, 3), dtype=np.float32))
+    before = fingerprint()
+    assert fingerprint() == before
+    np.save(features / "vectors.npy", np.ones((2, 3), dtype=np.float32))
+    assert fingerprint() != before
+    inputs.image_channels = 8  # an image dataset: the features' record stands for the arrays
+    (features / "features.json").write_text('{"depth": 50}')
+    resnet50 = fingerprint()
+    (features / "features.json").write_text('{"depth": 101}')
+    assert fingerprint() != resnet50
+
+
+def test_equal_tensors_are_saved_as_equal_bytes(tmp_path):
+    payload = {"model": {"weight": torch.arange(6.0).reshape(2, 3)}, "epoch": 3}
+    save_tensors(tmp_path / "a" / "model.pt", payload)
+    save_tensors(tmp_path / "b" / "model.pt", payload)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]["weight"],
+                       payload["model"]["weight"])

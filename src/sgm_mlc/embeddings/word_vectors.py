@@ -101,6 +101,7 @@ def build_word_vectors(
     """Write ``vectors.npy`` and ``coverage.json`` (and the trained Word2Vec vectors) into ``out_dir``."""
     if params["method"] == "word2vec":
         vectors = train_word2vec(train_documents, params)
+        vectors.lifecycle_events = None  # gensim would store the time of the save: equal vectors, other bytes
         with atomic_path(out_dir / WORD2VEC_FILE) as temporary:
             vectors.save(str(temporary), separately=[])
     else:

@@ -21,7 +21,9 @@ from sgm_mlc.experiment.evaluation import (
     split_report,
     write_predictions,
 )
+from sgm_mlc.embeddings import VECTORS_FILE
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
+from sgm_mlc.features import META_FILE
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
 from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
@@ -68,11 +70,21 @@ def build_model(model_name: str, params: dict[str, Any], inputs: RunInputs, feat
     return build_neural_model(model_name, settings, inputs.vectors(features_dir), n_labels)
 
 
-def run_fingerprint(model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs) -> str:
-    """What a checkpoint must match to be resumed: model, settings (bar epochs and patience), seed, data."""
+def features_digest(inputs: RunInputs, features_dir: Path) -> str:
+    """The sha256 of the input features: the word vectors of a text dataset; for images, the features' record
+    (``features.json``: the extraction's settings and counts), since the feature arrays may be many GB."""
+    return sha256_of(features_dir / (META_FILE if inputs.image_channels is not None else VECTORS_FILE))
+
+
+def run_fingerprint(
+    model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, features_dir: Path
+) -> str:
+    """What a checkpoint must match to be resumed: model, settings (bar epochs and patience), seed, data and
+    input features."""
     training = {k: v for k, v in params["training"].items() if k not in ("epochs", "patience")}
     identity = {"model": model_name, "settings": params["models"][model_name], "training": training, "seed": seed,
                 "examples": sha256_of(inputs.processed_dir / "examples.parquet"),
+                "features": features_digest(inputs, features_dir),
                 "labels": inputs.label_ranking, "vocabulary": len(inputs.vocabulary)}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
@@ -107,7 +119,7 @@ def train_neural(
     started = time.perf_counter()
     state = train(
         model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16,
-        fingerprint=run_fingerprint(model_name, params, seed, inputs),
+        fingerprint=run_fingerprint(model_name, params, seed, inputs, features_dir),
     )
     summary = {
         "model": model_name,

@@ -131,7 +131,8 @@ def train(
         optimizer, lambda epoch: learning_rate_factor(epoch, config.lr_decay, config.decay_start_epoch)
     )
     averaged = weight_average(model, config.ema_decay)
-    state = resume(out_dir / CHECKPOINT_FILE, fingerprint, model, optimizer, scheduler, averaged) or TrainingState()
+    state = resume(out_dir / CHECKPOINT_FILE, fingerprint, config, model, optimizer, scheduler, averaged)
+    state = state or TrainingState()
     evaluated = model if averaged is None else averaged.module
     while state.epoch < config.epochs and state.epochs_without_improvement < config.patience:
         epoch = state.epoch + 1
@@ -233,9 +234,11 @@ def run_epoch(
 
 
 def save_tensors(target: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` through a temporary file, so a kill never leaves a truncated checkpoint."""
-    with atomic_path(target) as temporary:
-        torch.save(payload, temporary)
+    """``torch.save`` through a temporary file, so a kill never leaves a truncated checkpoint. It is given an
+    open file, not the temporary's path: torch names the archive's root folder after a path (here a random one),
+    and equal tensors must give equal bytes (DVC hashes them)."""
+    with atomic_path(target) as temporary, temporary.open("wb") as handle:
+        torch.save(payload, handle)
 
 
 def save_checkpoint(
@@ -261,20 +264,41 @@ def save_checkpoint(
     )
 
 
+def last_epoch_of(history: Sequence[dict[str, Any]], config: TrainingConfig) -> int | None:
+    """The epoch of ``history`` at which a run with ``config``'s epochs and patience stops (the loop's own rule:
+    after ``config.epochs``, or after ``config.patience`` epochs without a better validation score), or ``None``
+    if it would train past the end of ``history``."""
+    best, without_improvement = -math.inf, 0
+    for entry in history:
+        score = entry[f"valid_{config.selection_metric}"]
+        best, without_improvement = (score, 0) if score > best else (best, without_improvement + 1)
+        if entry["epoch"] >= config.epochs or without_improvement >= config.patience:
+            return entry["epoch"]
+    return None
+
+
 def resume(
     source: Path,
     fingerprint: str,
+    config: TrainingConfig,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     averaged: AveragedModel | None,
 ) -> TrainingState | None:
-    """Restore everything from ``source``; ``None`` when there is no checkpoint, or one of another run."""
+    """Restore everything from ``source``; ``None`` when there is no checkpoint, one of another run, or one that
+    trained past where this run stops (fewer epochs or less patience than the run that wrote it): resuming it
+    would not give the result of an uninterrupted run."""
     if not source.is_file():
         return None
     checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     if checkpoint.get("fingerprint") != fingerprint:
         log.warning("%s was written by a run with other settings; training starts afresh", source)
+        return None
+    trained, stop = checkpoint["state"]["epoch"], last_epoch_of(checkpoint["state"]["history"], config)
+    if stop is not None and trained > stop:
+        log.warning("%s trained %d epochs, past epoch %d where this run stops; training starts afresh",
+                    source, trained, stop)
         return None
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])

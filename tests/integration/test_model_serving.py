@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,12 @@ from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.predict import load_trained_model
 from sgm_mlc.tracking.runs import init_tracking
 from sgm_mlc.tracking.training_run import log_training_run
+from tests.integration.servers import free_port
 from tests.support.trained_runs import trained_runs
 
 pytestmark = pytest.mark.integration
 
 STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url: str, payload: dict) -> dict:

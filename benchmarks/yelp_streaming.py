@@ -42,9 +42,15 @@ print(json.dumps({"seconds": time.perf_counter() - started, "documents": card["d
 """
 
 
-def write_corpus(folder: Path, megabytes: int, seed: int = 13) -> int:
-    """Yelp-schema business and review files in ``folder``, reviews up to ``megabytes``; the review count."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_corpus(target: Path, megabytes: int, seed: int = 13) -> int:
+    """Yelp-schema business and review files in ``target``, reviews up to ``megabytes``; the review count.
+
+    The files are written into ``<target>.partial`` and renamed when complete, so a corpus cut short is never
+    taken for a whole one.
+    """
+    folder = target.with_name(target.name + ".partial")
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     categories = [f"Category {i}" for i in range(CATEGORIES)]
     with (folder / BUSINESS_FILE).open("w", encoding="utf-8") as handle:
@@ -71,6 +77,7 @@ def write_corpus(folder: Path, megabytes: int, seed: int = 13) -> int:
             block = "".join(chunk)
             handle.write(block)
             written += len(block.encode("utf-8"))
+    folder.rename(target)
     return reviews
 
 
@@ -106,7 +113,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for megabytes in args.sizes_mb:
         source = args.workdir / f"source-{megabytes}"
-        if not (source / REVIEW_FILE).is_file():
+        if not source.is_dir():
             write_corpus(source, megabytes)
         reviews = sum(1 for _ in (source / REVIEW_FILE).open("rb"))
         runs = []

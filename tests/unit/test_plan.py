@@ -2,7 +2,7 @@
 
 import pytest
 
-from sgm_mlc.config import coerce_command_line_strings, validate_params
+from sgm_mlc.config import coerce_command_line_strings, deep_merge, read_params_file, validate_params
 from sgm_mlc.experiment.plan import DEFAULT_VARIANT, Run, evaluate_sections, experiment_plan, train_sections
 
 
@@ -122,3 +122,36 @@ def test_models_that_read_words_are_left_out_of_image_datasets_and_said_so(small
     assert table.skipped == {model: "reads words; not run on an image dataset" for model in ("br", "cc", "cnn")}
     assert {run.model for run in plan.runs} == {"br_neural", "sgm"}
     assert plan.evaluation_only_datasets == ["voc2007"]
+
+
+def with_experiment_files(params, project_root, *names):
+    """``params`` with the experiment files merged over it in turn, as ``--configfile`` merges them."""
+    for name in names:
+        params = deep_merge(params, read_params_file(project_root / "experiments" / name))
+    validate_params(params, source=" + ".join(names))
+    return params
+
+
+def test_the_paper_file_runs_its_three_datasets_and_the_image_pair(params, project_root):
+    paper = with_experiment_files(params, project_root, "paper.yaml")
+    plan = experiment_plan(paper)
+    assert list(plan.tables) == ["reuters21578", "coco2017", "yelp"]
+    coco = plan.tables["coco2017"]
+    assert set(coco.skipped) == {"br", "lp", "cc", "cnn"} and list(coco.orders) == ["sgm"]
+    assert set(coco.cross["voc2007"]) == {"sgm", "seq2seq", "br_neural"}
+    assert plan.evaluation_only_datasets == ["voc2007"]
+    assert paper["image_features"]["augment_views"] == 1 and paper["image_features"]["weights"] == "imagenet"
+    # One dataset at a time (--config 'run={datasets: [reuters21578]}'): the image pair goes with COCO.
+    reuters = experiment_plan(deep_merge(paper, {"run": {"datasets": ["reuters21578"]}}))
+    assert reuters.datasets == ["reuters21578"] and reuters.cross_runs == []
+
+
+def test_the_main_table_file_drops_the_studies_of_every_dataset(params, project_root):
+    tables = experiment_plan(with_experiment_files(params, project_root, "paper.yaml", "main_table_only.yaml")).tables
+    assert len(tables) == 3 and all(not table.ablations and not table.orders for table in tables.values())
+
+
+def test_the_reduced_studies_file_runs_reuters_once_per_run(params, project_root):
+    plan = experiment_plan(with_experiment_files(params, project_root, "paper.yaml", "reuters_studies_reduced.yaml"))
+    assert list(plan.tables) == ["reuters21578"] and {run.seed for run in plan.runs} == {13}
+    assert len(plan.tables["reuters21578"].ablations) == 10 and set(plan.tables["reuters21578"].orders) == {"sgm", "cc"}

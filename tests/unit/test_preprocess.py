@@ -1,13 +1,15 @@
 """Preprocessing streams a dataset's examples into Parquet row groups, with token ids, vocabulary and card."""
 
 import json
+import random
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from sgm_mlc.data.base import Example
-from sgm_mlc.data.parquet import EXAMPLES_SCHEMA, ROW_GROUP_ROWS, read_examples, read_modality
+from sgm_mlc.data.parquet import EXAMPLES_SCHEMA, ROW_GROUP_ROWS, read_examples, read_modality, streaming_reader
 from sgm_mlc.data.preprocess import CARD_FILE, EXAMPLES_FILE, VOCABULARY_FILE, preprocess
 from sgm_mlc.text.vocab import UNK_INDEX, Vocabulary
 
@@ -99,3 +101,25 @@ def test_an_empty_stream_or_an_unknown_split_stops_with_a_clear_error(tmp_path, 
 
 def test_out_of_vocabulary_words_are_unk():
     assert Vocabulary.from_counts({"a": 3, "b": 1}, 2, 10).encode(["a", "b"]) == [2, UNK_INDEX]
+
+
+def peak_allocation_while_reading(reader: pq.ParquetFile, batch_size: int) -> int:
+    """The most bytes pyarrow held, above what it held before, while ``reader`` was read batch by batch."""
+    before, peak = pa.total_allocated_bytes(), 0
+    for _ in reader.iter_batches(batch_size=batch_size):
+        peak = max(peak, pa.total_allocated_bytes() - before)
+    return peak
+
+
+def test_a_streaming_pass_holds_about_one_row_group_not_the_file(tmp_path):
+    # 30 row groups of about 1 MB of incompressible text, read one row group per batch.
+    path, groups, rows = tmp_path / "large.parquet", 30, 1000
+    rng = random.Random(13)
+    with pq.ParquetWriter(path, pa.schema([("text", pa.string())])) as writer:
+        for _ in range(groups):
+            writer.write_table(pa.table({"text": [rng.randbytes(512).hex() for _ in range(rows)]}))
+    row_group_bytes = pq.ParquetFile(path).metadata.row_group(0).total_byte_size
+    # pyarrow's default reader (pre-buffering) ends up holding most of the file ...
+    assert peak_allocation_while_reading(pq.ParquetFile(path), rows) > groups / 2 * row_group_bytes
+    # ... the streaming reader a few row groups at most, whatever the file's length.
+    assert peak_allocation_while_reading(streaming_reader(path), rows) < 8 * row_group_bytes

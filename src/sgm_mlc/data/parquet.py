@@ -80,6 +80,15 @@ def parquet_rows(target: str | Path, schema: pa.Schema) -> Iterator[RowGroupWrit
             writer.close()
 
 
+def streaming_reader(source: str | Path) -> pq.ParquetFile:
+    """``source`` opened to be read batch by batch (``iter_batches``) in memory that does not grow with the file.
+
+    With pyarrow's default pre-buffering, the reader's allocations grow by every row group read until it is
+    closed (``tests/unit/test_preprocess.py`` shows it), so a pass over a large file would hold all of it.
+    """
+    return pq.ParquetFile(source, pre_buffer=False)
+
+
 def example_row(example: Example, tokens: Sequence[str]) -> dict:
     """The staging row of ``example`` (:data:`STAGING_SCHEMA`)."""
     return {

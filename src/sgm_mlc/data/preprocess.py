@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.base import MODALITIES, SPLITS, Dataset, Example
@@ -32,6 +31,7 @@ from sgm_mlc.data.parquet import (
     example_row,
     parquet_rows,
     schema_for,
+    streaming_reader,
 )
 from sgm_mlc.text.tokenizer import tokenize
 from sgm_mlc.text.vocab import UNK_INDEX, Vocabulary
@@ -137,7 +137,7 @@ def _write_token_ids(staging: Path, vocabulary: Vocabulary, modality: str, targe
     unknown = {split: 0 for split in SPLITS}
     total = {split: 0 for split in SPLITS}
     with parquet_rows(target, schema_for(EXAMPLES_SCHEMA, modality)) as rows:
-        for batch in pq.ParquetFile(staging).iter_batches(batch_size=ROW_GROUP_ROWS):
+        for batch in streaming_reader(staging).iter_batches(batch_size=ROW_GROUP_ROWS):
             for row in batch.to_pylist():
                 ids = vocabulary.encode(row["tokens"])
                 unknown[row["split"]] += ids.count(UNK_INDEX)
@@ -165,7 +165,7 @@ class IdDigests:
             return None
         counts = Counter(
             example_id
-            for batch in pq.ParquetFile(staging).iter_batches(columns=["id"], batch_size=ROW_GROUP_ROWS)
+            for batch in streaming_reader(staging).iter_batches(columns=["id"], batch_size=ROW_GROUP_ROWS)
             for example_id in batch.column("id").to_pylist()
             if _digest(example_id) in repeated
         )

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 
 from sgm_mlc.data.base import SPLITS, Example
 from sgm_mlc.data.download import fetch
+from sgm_mlc.data.parquet import streaming_reader
 from sgm_mlc.data.splits import hashed_split
 
 FORMAT_OF_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -238,7 +238,7 @@ def _json_lines(path: Path, params: dict[str, Any]) -> Iterator[Record]:
 
 
 def _parquet_rows(path: Path, params: dict[str, Any]) -> Iterator[Record]:
-    parquet = pq.ParquetFile(path)
+    parquet = streaming_reader(path)
     names = parquet.schema_arrow.names
     columns = {}
     for key, column in _columns(params).items():

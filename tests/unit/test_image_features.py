@@ -17,9 +17,13 @@ from sgm_mlc.features import ImageFeatures
 from sgm_mlc.features import images as image_features
 from sgm_mlc.features.images import (
     ImageViews,
+    base_transform,
     build_image_features,
     cached_weights_path,
+    calibrate_batch_norm,
     read_rgb,
+    resnet_trunk,
+    to_float16,
 )
 from sgm_mlc.training.device import autocast, select_device, uses_bf16
 
@@ -130,6 +134,32 @@ def test_same_seed_same_bytes(tmp_path, dataset):
         assert (tmp_path / "one" / file).read_bytes() == (tmp_path / "two" / file).read_bytes(), file
 
 
+def test_random_weights_take_batch_norm_statistics_from_the_images():
+    torch.manual_seed(13)
+    trunk, _ = resnet_trunk(101, None)
+    images = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        # BatchNorm at its initial mean 0 and variance 1 normalises nothing: activations grow block by block.
+        assert trunk(images).abs().max() > 10_000
+    assert calibrate_batch_norm(trunk, iter([images[:2], images[2:]])) == 4
+    assert not trunk.training and all(
+        layer.momentum == 0.1 for layer in trunk.modules() if isinstance(layer, torch.nn.BatchNorm2d)
+    )
+    with torch.no_grad():
+        assert trunk(images).abs().max() < 100
+
+
+def test_a_deep_random_network_at_224_px_fits_float16(tmp_path, dataset):
+    # Without statistics from the images, ResNet-101's random features at 224 px overflow float16.
+    processed, raw = dataset
+    settings = PARAMS | {"depth": 101, "image_size": 224, "augment_views": 0}
+    meta = build_image_features(settings, processed, raw, tmp_path / "out")
+    # Train images a, b, e, g in batches of 2: e cannot be read, so g is alone in its batch and left out.
+    assert meta["batch_norm_statistics"] == "running mean and variance of 2 train images"
+    grids = np.load(tmp_path / "out" / "features.npy")
+    assert np.isfinite(grids).all() and np.abs(grids).max() > 0
+
+
 def test_augmented_views_are_seeded_per_image_and_view(dataset):
     processed, raw = dataset
     paths = [raw / "images" / "a.jpg"]
@@ -211,15 +241,17 @@ def test_weights_path_loads_a_saved_state_dict(tmp_path, dataset):
     torch.save(torchvision.models.resnet18().state_dict(), state_file)
     params = dict(PARAMS, augment_views=0)
 
-    # Features from the saved weights (seed 5 would initialise differently) equal those of seed 21's initialisation.
-    loaded = build_image_features(
-        dict(params, weights="imagenet", weights_path=str(state_file), seed=5), processed, raw, tmp_path / "loaded"
-    )
-    build_image_features(dict(params, seed=21), processed, raw, tmp_path / "seeded")
-    build_image_features(dict(params, seed=5), processed, raw, tmp_path / "other")
+    # The file decides the features, not the seed: they are its network applied to each image.
+    with_file = dict(params, weights="imagenet", weights_path=str(state_file))
+    loaded = build_image_features(dict(with_file, seed=5), processed, raw, tmp_path / "loaded")
+    build_image_features(dict(with_file, seed=7), processed, raw, tmp_path / "again")
     loaded_bytes = (tmp_path / "loaded" / "features.npy").read_bytes()
-    assert loaded_bytes == (tmp_path / "seeded" / "features.npy").read_bytes()
-    assert loaded_bytes != (tmp_path / "other" / "features.npy").read_bytes()
+    assert loaded_bytes == (tmp_path / "again" / "features.npy").read_bytes()
+    trunk, _ = resnet_trunk(18, state_file)
+    with torch.no_grad():
+        expected = trunk(base_transform(64)(read_rgb(raw / "images" / "a.jpg"))[None])
+    row = np.load(tmp_path / "loaded" / "features.npy")[list(IMAGES).index("a")]
+    np.testing.assert_allclose(row, to_float16(expected)[0], rtol=1e-2, atol=1e-3)
     assert loaded["weights"] == "imagenet" and loaded["weights_file"] == str(state_file)
     assert loaded["weights_sha256"] == hashlib.sha256(state_file.read_bytes()).hexdigest()
     assert not (tmp_path / "loaded" / "augmented.npy").exists()

@@ -23,7 +23,11 @@ Skip rule: a file that PIL cannot read (not an image, truncated, damaged) is ski
 skipped but an error (the raw folder does not match the processed dataset: re-run the download step), checked
 before any image is read; so is a dataset none of whose images can be read.
 
-Weights: ``none`` is a random, seeded initialisation (tests); ``imagenet`` is torchvision's
+Weights: ``none`` is a random, seeded initialisation (tests, and a baseline of features that know nothing of
+images) whose BatchNorm layers take their running statistics from the base views of up to
+:data:`BATCH_NORM_CALIBRATION_IMAGES` train images: initialised to mean 0 and variance 1, they would normalise
+nothing in eval mode, and the activations would grow block by block (ResNet-101 at 224 px overflows float16).
+``imagenet`` is torchvision's
 ``ResNet{depth}_Weights.IMAGENET1K_V1`` read from ``weights_path`` or from torch's hub cache
 (``torch.hub.get_dir()/checkpoints/<file name of the weights' URL>``). Nothing is ever downloaded: the network
 is built without weights and the file is loaded with ``torch.load``; while it is built, torch's download
@@ -71,6 +75,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # What PIL raises for a file it cannot decode (UnidentifiedImageError and truncation are OSErrors).
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's convention: resnet50-0676ba61.pth
+BATCH_NORM_CALIBRATION_IMAGES = 256
 
 
 # --- weights -------------------------------------------------------------------------------------------------
@@ -153,6 +158,26 @@ def resnet_trunk(depth: int, weights_file: Path | None) -> tuple[torch.nn.Sequen
     channels = network.fc.in_features
     trunk = torch.nn.Sequential(*list(network.children())[:-2])  # drop avgpool and fc
     return trunk.eval(), channels
+
+
+def calibrate_batch_norm(trunk: torch.nn.Module, batches: Iterator[torch.Tensor]) -> int:
+    """Set the running mean and variance of every BatchNorm layer of ``trunk`` to their averages over
+    ``batches`` of ``(n, 3, size, size)`` images, and leave ``trunk`` in eval mode; the number of images seen."""
+    layers = [module for module in trunk.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the batches
+    trunk.train()
+    seen = 0
+    with torch.no_grad():
+        for batch in batches:
+            trunk(batch)
+            seen += len(batch)
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+    trunk.eval()
+    return seen
 
 
 # --- images --------------------------------------------------------------------------------------------------
@@ -260,6 +285,19 @@ def collate_views(
     return positions, counts, (torch.cat(crops) if crops else None), failures
 
 
+def calibration_batches(
+    paths: Sequence[Path], ids: Sequence[str], image_size: int, batch_size: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Base views ``(n, 3, size, size)`` of the readable images of the first
+    :data:`BATCH_NORM_CALIBRATION_IMAGES` of ``paths``, in batches of two images or more (BatchNorm's
+    training-mode statistics need more than one value per channel)."""
+    chosen = slice(BATCH_NORM_CALIBRATION_IMAGES)
+    views = ImageViews(paths[chosen], ids[chosen], [False] * len(paths[chosen]), image_size, 0, seed=0)
+    for _, _, crops, _ in DataLoader(views, batch_size=batch_size, collate_fn=collate_views):
+        if crops is not None and len(crops) > 1:
+            yield crops.to(device)
+
+
 def to_float16(grids: torch.Tensor) -> np.ndarray:
     """``(n, channels, grid, grid)`` feature maps as ``(n, grid·grid, channels)`` float16 (row-major cells)."""
     n, channels = grids.shape[:2]
@@ -322,6 +360,11 @@ def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: P
         trunk = trunk.to(device, memory_format=torch.channels_last)
     grid = image_size // STRIDE
     train_rank = {position: rank for rank, position in enumerate(i for i, s in enumerate(splits) if s == "train")}
+    calibration_images = 0
+    if weights is None:
+        train_paths, train_ids = [paths[i] for i in train_rank], [ids[i] for i in train_rank]
+        calibration = calibration_batches(train_paths, train_ids, image_size, settings["batch_size"], device)
+        calibration_images = calibrate_batch_norm(trunk, calibration)
     n_train = len(train_rank)
 
     dataset = ImageViews(paths, ids, [s == "train" for s in splits], image_size, views, settings["seed"])
@@ -419,6 +462,9 @@ def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: P
             "weights_file": str(weights["path"]) if weights else None,
             "weights_url": weights["url"] if weights else None,
             "weights_sha256": weights["sha256"] if weights else None,
+            "batch_norm_statistics": (
+                f"running mean and variance of {calibration_images} train images" if weights is None else "the weights'"
+            ),
             "device": device.type,
             "precision": "bf16" if bf16 else "fp32",
             "examples": len(paths),

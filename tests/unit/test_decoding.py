@@ -62,9 +62,13 @@ def every_hypothesis(n_labels: int, max_length: int, repeats: bool = False) -> l
     return hypotheses
 
 
-def exhaustive_search(model: SGM, src, src_lengths, max_length: int, length_normalization: bool = False):
-    """The best hypothesis and its score for one document, scoring every hypothesis under teacher forcing."""
+def exhaustive_search(
+    model: SGM, src, src_lengths, max_length: int, length_normalization: bool = False, min_labels: int = 0
+):
+    """The best hypothesis and its score for one document, scoring every hypothesis (of ``min_labels`` labels
+    or more, or cut by the step limit) under teacher forcing."""
     hypotheses = every_hypothesis(model.n_label_ids - FIRST_LABEL, max_length, repeats=not model.label_masking)
+    hypotheses = [(labels, eos) for labels, eos in hypotheses if len(labels) >= min_labels or not eos]
     tgt_in, tgt_out = teacher_forcing_targets([[label - FIRST_LABEL for label in labels] for labels, _ in hypotheses])
     with torch.no_grad():
         log_probs = model(src.expand(len(hypotheses), -1), src_lengths.expand(len(hypotheses)), tgt_in)
@@ -114,6 +118,38 @@ def test_beam_covering_every_hypothesis_finds_the_exhaustive_best(name, override
         assert result.scores[row] == pytest.approx(score, abs=1e-5)
         found_lengths.add(len(labels))
     assert len(found_lengths) > 1  # the documents' best sequences are not all alike
+
+
+@pytest.mark.parametrize("min_labels", [1, 2])
+def test_beam_covering_every_hypothesis_finds_the_best_with_at_least_min_labels(min_labels):
+    n_labels, max_length = 4, 3
+    model = tiny_sgm(n_labels)
+    beam_size = len(every_hypothesis(n_labels, max_length))
+    src, src_lengths = documents([5, 1, 3, 7, 2, 4])
+    unconstrained = BeamSearch(beam_size).decode(model, src, src_lengths, max_length)
+    result = BeamSearch(beam_size).decode(model, src, src_lengths, max_length, min_labels=min_labels)
+    for row in range(src.size(0)):
+        labels, score = exhaustive_search(model, *select(src, src_lengths, [row]), max_length, min_labels=min_labels)
+        assert result.labels[row] == labels and len(labels) >= min_labels
+        assert result.scores[row] == pytest.approx(score, abs=1e-5)
+    # Without the minimum, some documents' best sequences are shorter.
+    assert min(len(labels) for labels in unconstrained.labels) < min_labels
+
+
+@pytest.mark.parametrize("strategy", [GreedySearch(), BeamSearch(3)])
+def test_the_end_label_cannot_come_first_when_a_label_is_required(strategy):
+    model = tiny_sgm(5, seed=3)
+    with torch.no_grad():  # the end label the most probable choice at every step
+        model.scorer.output.bias[EOS] += 20.0
+    src, src_lengths = documents([4, 9, 1, 6, 3])
+    assert strategy.decode(model, src, src_lengths, 5).labels == [[]] * 5
+    required = strategy.decode(model, src, src_lengths, 5, min_labels=1)
+    assert all(len(labels) == 1 for labels in required.labels)
+    # Scores stay the model's log-probabilities (the other ids are not renormalised).
+    for probabilities, end, score in zip(required.step_probabilities, required.end_probabilities, required.scores):
+        assert score == pytest.approx(math.log(probabilities[0]) + math.log(end), abs=1e-5)
+    with pytest.raises(ValueError, match="min_labels must be at least 0"):
+        strategy.decode(model, src, src_lengths, 5, min_labels=-1)
 
 
 def test_beam_of_one_is_greedy():

@@ -79,15 +79,34 @@ class DecodeStrategy(ABC):
 
     @torch.no_grad()
     def decode(
-        self, model: SequenceModel, src: Tensor, src_lengths: Tensor, max_length: int | None = None
+        self,
+        model: SequenceModel,
+        src: Tensor,
+        src_lengths: Tensor,
+        max_length: int | None = None,
+        min_labels: int = 0,
     ) -> DecodeResult:
         """Decode the documents ``src`` ``(batch, src_len)`` with ``src_lengths`` ``(batch,)`` in at most
-        ``max_length`` steps (labels plus ``EOS``; default ``model.max_decode_length``)."""
+        ``max_length`` steps (labels plus ``EOS``; default ``model.max_decode_length``), each sequence holding
+        at least ``min_labels`` labels (see :func:`end_not_before`)."""
         max_length = model.max_decode_length if max_length is None else max_length
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
-        return self._search(model, model.init_decoder(model.encode(src, src_lengths)), max_length)
+        if min_labels < 0:
+            raise ValueError(f"min_labels must be at least 0, got {min_labels}")
+        return self._search(model, model.init_decoder(model.encode(src, src_lengths)), max_length, min_labels)
 
     @abstractmethod
-    def _search(self, model: SequenceModel, state: DecoderState, max_length: int) -> DecodeResult:
+    def _search(self, model: SequenceModel, state: DecoderState, max_length: int, min_labels: int) -> DecodeResult:
         """Decode from the initial ``state`` (one row per document)."""
+
+
+def end_not_before(log_probs: Tensor, step: int, min_labels: int) -> Tensor:
+    """The step's ``log_probs`` ``(rows, n_label_ids)`` with ``EOS`` made impossible while fewer than
+    ``min_labels`` labels have been emitted (``step`` < ``min_labels``), in the rows where another label is
+    still possible; the other ids keep the model's log-probabilities (not renormalised), so scores stay the
+    model's log-probabilities of the sequences."""
+    if step >= min_labels:
+        return log_probs
+    ended = log_probs.index_fill(1, torch.tensor([EOS], device=log_probs.device), float("-inf"))
+    return torch.where(ended.isfinite().any(dim=1, keepdim=True), ended, log_probs)

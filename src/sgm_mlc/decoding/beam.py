@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sgm_mlc.decoding.base import DecodeResult, DecodeStrategy, SequenceModel
+from sgm_mlc.decoding.base import DecodeResult, DecodeStrategy, SequenceModel, end_not_before
 from sgm_mlc.models.label_ids import BOS, EOS, PAD_LABEL, mark_emitted
 from sgm_mlc.models.sgm import DecoderState
 
@@ -71,7 +71,7 @@ class BeamSearch(DecodeStrategy):
     def _ranked(self, scores: Tensor, steps: int) -> Tensor:
         return scores / steps if self.length_normalization else scores
 
-    def _search(self, model: SequenceModel, state: DecoderState, max_length: int) -> DecodeResult:
+    def _search(self, model: SequenceModel, state: DecoderState, max_length: int, min_labels: int) -> DecodeResult:
         batch, beam, n_label_ids = state.rows, self.beam_size, model.n_label_ids
         device = state.device
         state = state.repeat_interleave(beam)
@@ -89,6 +89,7 @@ class BeamSearch(DecodeStrategy):
         within_beam = torch.arange(n_candidates, device=device) < beam
         for step in range(max_length):
             log_probs, state = model.step(state, previous, emitted)  # (batch * beam, n_label_ids)
+            log_probs = end_not_before(log_probs, step, min_labels)
             totals = (live_scores.view(-1, 1) + log_probs).view(batch, beam * n_label_ids)
             candidate_scores, flat_index = totals.topk(n_candidates, dim=1)  # (batch, n_candidates), best first
             rows = first_row + flat_index // n_label_ids  # the live row each candidate extends

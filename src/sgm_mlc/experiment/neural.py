@@ -53,12 +53,17 @@ def training_config(training: dict[str, Any], seed: int) -> TrainingConfig:
     return TrainingConfig(**{key: training[key] for key in TRAINING_CONFIG_KEYS}, seed=seed)
 
 
-def make_task(model_name: str, params: dict[str, Any], beam_size: int, label_scores: bool = False) -> Task:
+def make_task(
+    model_name: str, params: dict[str, Any], beam_size: int, label_scores: bool = False, min_labels: int = 0
+) -> Task:
     """The loss and prediction rule of ``model_name`` (see :mod:`sgm_mlc.training.tasks`); a sequence model
-    scores every label only when asked (``label_scores``: the final evaluation, not each validation)."""
+    scores every label only when asked (``label_scores``: the final evaluation, not each validation) and
+    decodes at least ``min_labels`` labels per document (the evaluation's ``decoding.min_labels``)."""
     if is_sequence_model(model_name):
         model_params = params["models"][model_name]
-        return SequenceTask(model_params["loss"], beam_size, model_params["max_decode_length"], label_scores)
+        return SequenceTask(
+            model_params["loss"], beam_size, model_params["max_decode_length"], label_scores, min_labels
+        )
     return SetTask(params["training"]["set_threshold"])
 
 
@@ -165,8 +170,11 @@ def load_trained_network(
     model = build_model(model_name, params, inputs, features_dir)
     model.load_state_dict(torch.load(model_dir / BEST_MODEL_FILE, map_location="cpu", weights_only=True)["model"])
     model.to(device)
-    beam_size = params["decoding"]["beam_size"] if is_sequence_model(model_name) else 1
-    task = make_task(model_name, params, beam_size, label_scores=True)
+    if is_sequence_model(model_name):
+        decoding = params["decoding"]
+        task = make_task(model_name, params, decoding["beam_size"], True, decoding["min_labels"])
+    else:
+        task = make_task(model_name, params, beam_size=1, label_scores=True)
     return TrainedNetwork(model, task, device, uses_bf16(device, training["precision"]), training)
 
 

@@ -135,7 +135,9 @@ class TrainedModel:
         ids = [str(i) for i in range(len(documents))]
         words = [self.vocabulary.encode(tokens) for tokens in documents]
         encoded = encode_examples(ids, words, [[] for _ in documents], self.labels, max_length)
-        task = make_task(self.name, self.params, beam_size or 1)
+        # Evaluations made before decoding.min_labels existed decoded without a minimum.
+        min_labels = self.params["decoding"].get("min_labels", 0) if self.is_sequence_model else 0
+        task = make_task(self.name, self.params, beam_size or 1, min_labels=min_labels)
         batching = (training["eval_batch_size"], self.device, self.bf16, training["eval_max_tokens"])
         predictions = predict_split(self.network, task, encoded, *batching)
         names = label_names_of(predictions, self.labels)

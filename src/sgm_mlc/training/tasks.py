@@ -46,13 +46,15 @@ class Task(Protocol):
 
 @dataclass(frozen=True)
 class SequenceTask:
-    """``loss_kind`` is ``sequence``, ``set`` or ``sequence+set``; ``beam_size`` 1 decodes greedily;
-    ``label_scores`` adds each label's score to the predictions (one more, teacher-forced, pass)."""
+    """``loss_kind`` is ``sequence``, ``set`` or ``sequence+set``; ``beam_size`` 1 decodes greedily; every
+    decoded sequence holds at least ``min_labels`` labels; ``label_scores`` adds each label's score to the
+    predictions (one more, teacher-forced, pass)."""
 
     loss_kind: str
     beam_size: int
     max_decode_length: int
     label_scores: bool = False
+    min_labels: int = 0
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         log_probs = model(batch.src, batch.src_lengths, batch.tgt_in)
@@ -60,7 +62,7 @@ class SequenceTask:
 
     def predict(self, model: nn.Module, batch: Batch) -> list[Prediction]:
         strategy = GreedySearch() if self.beam_size == 1 else BeamSearch(beam_size=self.beam_size)
-        result = strategy.decode(model, batch.src, batch.src_lengths, self.max_decode_length)
+        result = strategy.decode(model, batch.src, batch.src_lengths, self.max_decode_length, self.min_labels)
         if not self.label_scores:
             return [
                 Prediction(tuple(labels), tuple(probabilities))

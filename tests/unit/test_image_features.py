@@ -154,10 +154,25 @@ def test_a_deep_random_network_at_224_px_fits_float16(tmp_path, dataset):
     processed, raw = dataset
     settings = PARAMS | {"depth": 101, "image_size": 224, "augment_views": 0}
     meta = build_image_features(settings, processed, raw, tmp_path / "out")
-    # Train images a, b, e, g in batches of 2: e cannot be read, so g is alone in its batch and left out.
-    assert meta["batch_norm_statistics"] == "running mean and variance of 2 train images"
+    assert meta["batch_norm_statistics"] == "running mean and variance over 64 images of Gaussian noise (seed)"
     grids = np.load(tmp_path / "out" / "features.npy")
     assert np.isfinite(grids).all() and np.abs(grids).max() > 0
+
+
+def test_random_weights_are_one_extractor_whatever_the_dataset(tmp_path, dataset):
+    # The BatchNorm statistics come from the seed, not from the images: another dataset's features of the same
+    # image are equal (what a cross-dataset evaluation with weights: none relies on).
+    processed, raw = dataset
+    settings = PARAMS | {"augment_views": 0}
+    build_image_features(settings, processed, raw, tmp_path / "all")
+    two_images = [
+        Example(id="a", text="", labels=("thing",), split="train", image="images/a.jpg"),
+        Example(id="d", text="", labels=("thing",), split="test", image="images/d.png"),
+    ]
+    write_examples(two_images, [[]] * 2, [[]] * 2, tmp_path / "other" / "examples.parquet", modality="image")
+    build_image_features(settings, tmp_path / "other", raw, tmp_path / "other-features")
+    every, other = np.load(tmp_path / "all" / "features.npy"), np.load(tmp_path / "other-features" / "features.npy")
+    np.testing.assert_allclose(other, every[[list(IMAGES).index("a"), list(IMAGES).index("d")]], rtol=1e-3)
 
 
 def test_augmented_views_are_seeded_per_image_and_view(dataset):

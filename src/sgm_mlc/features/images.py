@@ -24,10 +24,11 @@ skipped but an error (the raw folder does not match the processed dataset: re-ru
 before any image is read; so is a dataset none of whose images can be read.
 
 Weights: ``none`` is a random, seeded initialisation (tests, and a baseline of features that know nothing of
-images) whose BatchNorm layers take their running statistics from the base views of up to
-:data:`BATCH_NORM_CALIBRATION_IMAGES` train images: initialised to mean 0 and variance 1, they would normalise
-nothing in eval mode, and the activations would grow block by block (ResNet-101 at 224 px overflows float16).
-``imagenet`` is torchvision's
+images) whose BatchNorm layers take their running statistics from :data:`BATCH_NORM_CALIBRATION_IMAGES` images
+of seeded Gaussian noise: initialised to mean 0 and variance 1, they would normalise nothing in eval mode, and
+the activations would grow block by block (ResNet-101 at 224 px overflows float16). Noise, not the dataset's
+images, so that the extractor is one function of the seed on every dataset (a COCO → VOC evaluation reads
+both datasets' features from the same network). ``imagenet`` is torchvision's
 ``ResNet{depth}_Weights.IMAGENET1K_V1`` read from ``weights_path`` or from torch's hub cache
 (``torch.hub.get_dir()/checkpoints/<file name of the weights' URL>``). Nothing is ever downloaded: the network
 is built without weights and the file is loaded with ``torch.load``; while it is built, torch's download
@@ -75,7 +76,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # What PIL raises for a file it cannot decode (UnidentifiedImageError and truncation are OSErrors).
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's convention: resnet50-0676ba61.pth
-BATCH_NORM_CALIBRATION_IMAGES = 256
+BATCH_NORM_CALIBRATION_IMAGES = 64
 
 
 # --- weights -------------------------------------------------------------------------------------------------
@@ -285,17 +286,15 @@ def collate_views(
     return positions, counts, (torch.cat(crops) if crops else None), failures
 
 
-def calibration_batches(
-    paths: Sequence[Path], ids: Sequence[str], image_size: int, batch_size: int, device: torch.device
-) -> Iterator[torch.Tensor]:
-    """Base views ``(n, 3, size, size)`` of the readable images of the first
-    :data:`BATCH_NORM_CALIBRATION_IMAGES` of ``paths``, in batches of two images or more (BatchNorm's
-    training-mode statistics need more than one value per channel)."""
-    chosen = slice(BATCH_NORM_CALIBRATION_IMAGES)
-    views = ImageViews(paths[chosen], ids[chosen], [False] * len(paths[chosen]), image_size, 0, seed=0)
-    for _, _, crops, _ in DataLoader(views, batch_size=batch_size, collate_fn=collate_views):
-        if crops is not None and len(crops) > 1:
-            yield crops.to(device)
+def noise_batches(image_size: int, batch_size: int, seed: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """:data:`BATCH_NORM_CALIBRATION_IMAGES` images of standard Gaussian noise ``(n, 3, size, size)`` drawn from
+    ``seed``, in batches of ``batch_size`` (two at least: BatchNorm's training-mode statistics need more than one
+    value per channel)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(BATCH_NORM_CALIBRATION_IMAGES, 3, image_size, image_size, generator=generator)
+    for batch in noise.split(max(2, batch_size)):
+        if len(batch) > 1:
+            yield batch.to(device)
 
 
 def to_float16(grids: torch.Tensor) -> np.ndarray:
@@ -360,11 +359,8 @@ def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: P
         trunk = trunk.to(device, memory_format=torch.channels_last)
     grid = image_size // STRIDE
     train_rank = {position: rank for rank, position in enumerate(i for i, s in enumerate(splits) if s == "train")}
-    calibration_images = 0
     if weights is None:
-        train_paths, train_ids = [paths[i] for i in train_rank], [ids[i] for i in train_rank]
-        calibration = calibration_batches(train_paths, train_ids, image_size, settings["batch_size"], device)
-        calibration_images = calibrate_batch_norm(trunk, calibration)
+        calibrate_batch_norm(trunk, noise_batches(image_size, settings["batch_size"], settings["seed"], device))
     n_train = len(train_rank)
 
     dataset = ImageViews(paths, ids, [s == "train" for s in splits], image_size, views, settings["seed"])
@@ -463,7 +459,9 @@ def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: P
             "weights_url": weights["url"] if weights else None,
             "weights_sha256": weights["sha256"] if weights else None,
             "batch_norm_statistics": (
-                f"running mean and variance of {calibration_images} train images" if weights is None else "the weights'"
+                f"running mean and variance over {BATCH_NORM_CALIBRATION_IMAGES} images of Gaussian noise (seed)"
+                if weights is None
+                else "the weights'"
             ),
             "device": device.type,
             "precision": "bf16" if bf16 else "fp32",

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from sgm_mlc.data.base import SPLITS, Example
 from sgm_mlc.data.download import fetch
 from sgm_mlc.data.parquet import streaming_reader

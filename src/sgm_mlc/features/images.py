@@ -357,10 +357,10 @@ def build_image_features(params: dict[str, Any], processed_dir: Path, raw_dir: P
     trunk, channels = resnet_trunk(depth, weights["path"] if weights else None)
     if device.type == "cuda":
         trunk = trunk.to(device, memory_format=torch.channels_last)
-    grid = image_size // STRIDE
-    train_rank = {position: rank for rank, position in enumerate(i for i, s in enumerate(splits) if s == "train")}
     if weights is None:
         calibrate_batch_norm(trunk, noise_batches(image_size, settings["batch_size"], settings["seed"], device))
+    grid = image_size // STRIDE
+    train_rank = {position: rank for rank, position in enumerate(i for i, s in enumerate(splits) if s == "train")}
     n_train = len(train_rank)
 
     dataset = ImageViews(paths, ids, [s == "train" for s in splits], image_size, views, settings["seed"])

@@ -27,7 +27,7 @@ from sgm_mlc.features import META_FILE
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
 from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
-from sgm_mlc.training.loop import BEST_MODEL_FILE, TrainingConfig, predict_split, train
+from sgm_mlc.training.loop import BEST_MODEL_FILE, EpochCallback, TrainingConfig, predict_split, train
 from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,18 @@ def run_fingerprint(
 
 
 def train_neural(
-    model_name: str, params: dict[str, Any], seed: int, inputs: RunInputs, features_dir: Path, out_dir: Path
+    model_name: str,
+    params: dict[str, Any],
+    seed: int,
+    inputs: RunInputs,
+    features_dir: Path,
+    out_dir: Path,
+    on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Train ``model_name`` with ``params`` (sections ``models`` and ``training``) into ``out_dir``.
 
     Model selection uses greedy decoding on the validation split (fast); the final evaluation decodes as the
-    ``decoding`` section says.
+    ``decoding`` section says. ``on_epoch`` is passed to :func:`~sgm_mlc.training.loop.train`.
     """
     training = params["training"]
     device = select_device(training["device"])
@@ -121,19 +127,22 @@ def train_neural(
     def evaluate(predictions):
         return split_report(label_names_of(predictions, inputs.label_ranking), inputs.splits["valid"], inputs.label_ranking)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = train(
         model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16,
-        fingerprint=run_fingerprint(model_name, params, seed, inputs, features_dir),
+        fingerprint=run_fingerprint(model_name, params, seed, inputs, features_dir), on_epoch=on_epoch,
     )
     summary = {
         "model": model_name,
         "device": str(device),
         "bf16": bf16,
         "epochs_run": state.epoch,
+        "max_epochs": config.epochs,
         "best_epoch": state.best_epoch,
+        "stopped_early": state.epochs_without_improvement >= config.patience,
         f"best_valid_{config.selection_metric}": state.best_score,
         "train_seconds": time.perf_counter() - started,
+        "train_cpu_seconds": time.process_time() - cpu_started,
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }

@@ -70,6 +70,8 @@ class TrainingState:
 
 
 Evaluate = Callable[[Sequence[Prediction]], dict[str, Any]]
+# Called after every epoch with the epoch and its validation score (a tuning study's pruning: it may raise to stop).
+EpochCallback = Callable[[int, float], None]
 
 
 def predict_split(
@@ -111,6 +113,7 @@ def train(
     bf16: bool = False,
     stop_after_epoch: int | None = None,
     fingerprint: str = "",
+    on_epoch: EpochCallback | None = None,
 ) -> TrainingState:
     """Train until ``config.epochs`` or early stopping; write ``model.pt`` (best epoch), ``checkpoint.pt``
     (last epoch) and ``history.json`` into ``out_dir``; resume from ``checkpoint.pt`` when it exists.
@@ -123,6 +126,7 @@ def train(
     ``stop_after_epoch`` ends the run early as if the job had been killed after that epoch (for tests).
     ``fingerprint`` identifies everything that shapes the run but the number of epochs and the patience
     (model, data, the rest of the recipe): a checkpoint written under another fingerprint is not resumed.
+    ``on_epoch(epoch, score)`` is called after each epoch is saved; whatever it raises ends the run there.
     """
     model.to(device)
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -170,6 +174,8 @@ def train(
             epoch, train_loss, config.selection_metric, score, state.best_score, state.best_epoch,
             len(train_set) / train_seconds,
         )
+        if on_epoch is not None:
+            on_epoch(epoch, score)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
     if state.epochs_without_improvement >= config.patience:

@@ -142,7 +142,7 @@ def pipeline_bundle(run_dir: Path) -> Bundle:
             f"{root / processed / CARD_FILE} does not record the preprocess settings; rebuild it "
             f"(snakemake --cores 2 --force {processed}/examples.parquet)"
         )
-    order = f"results/label_orders/{run['dataset']}/{run['order']}"
+    order = f"results/label_orders/{run['dataset']}/{run.get('label_order', run['order'])}"  # a tuned run's choice
     label_vocabulary = files.path(f"{order}/{LABEL_VOCABULARY_FILE}", f"{order}/sequences.parquet")
     lowercase = card["preprocess"]["lowercase"]
     if weights[0].name == "model.joblib":

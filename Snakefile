@@ -19,10 +19,11 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(sorted(config["datasets"])),
     target="|".join(sorted(config["datasets"])),
-    order="|".join(ORDERS),
+    order="|".join(ORDERS + (TUNED_ORDER,)),
     model="|".join(MODEL_NAMES),
     variant="|".join(VARIANTS),
     seed=r"\d+",
+    worker=r"\d+",
 
 
 include: "workflow/rules/download.smk"
@@ -30,6 +31,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/image_features.smk"
 include: "workflow/rules/label_order.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/cross_dataset.smk"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sgm_mlc.config import ParamsError, load_params, validate_sections
+from sgm_mlc.experiment.plan import TUNED_ORDER
 from sgm_mlc.labels.orders import ORDERS
 from sgm_mlc.step_errors import describe_os_error, remove_if_left_empty
 
@@ -178,17 +179,38 @@ def limit_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def tuned_run(args: argparse.Namespace, params: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """A ``tuned`` run's params with its study's best settings (``--tuned best.yaml``) merged in, and its label
+    order's folder (the study's choice where the run's order is ``tuned``); other runs' as given."""
+    from sgm_mlc.experiment.plan import TUNED_ORDER, TUNED_VARIANT
+
+    if (args.variant == TUNED_VARIANT) != (args.tuned is not None):
+        raise ParamsError(f"--tuned best.yaml is given exactly when --variant is {TUNED_VARIANT}")
+    if args.tuned is None:
+        return params, args.label_order
+    from sgm_mlc.tuning.settings import apply_best, read_best
+
+    best = read_best(args.tuned, args.dataset, args.model)
+    params = apply_best(params, best)
+    validate_sections(params, source=f"{args.tuned} merged over the run's params")
+    if args.order != TUNED_ORDER:
+        return params, args.label_order
+    if not best.get("order"):
+        raise ParamsError(f"{args.tuned} chose no label order, but the run's order is {TUNED_ORDER}; tune `order` too")
+    return params, args.label_order.parent / best["order"]
+
+
 def run_train(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import write_json
     from sgm_mlc.experiment.plan import train_sections
     from sgm_mlc.experiment.runner import train_model
 
-    params = run_params(args, train_sections)
+    params, label_order = tuned_run(args, run_params(args, train_sections))
     check_run_files(args)
     limit_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "params.json", {**params, "run": run_identity(args)})
-    train_model(args.model, params, args.seed, args.processed, args.features, args.label_order, args.out)
+    write_json(args.out / "params.json", {**params, "run": run_identity(args, label_order)})
+    train_model(args.model, params, args.seed, args.processed, args.features, label_order, args.out)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -196,17 +218,43 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from sgm_mlc.experiment.plan import evaluate_sections
     from sgm_mlc.experiment.runner import evaluate_model
 
-    params = run_params(args, evaluate_sections)
+    params, label_order = tuned_run(args, run_params(args, evaluate_sections))
     check_run_files(args)
     limit_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "params.json", {**params, "run": run_identity(args)})
-    evaluate_model(args.model, params, args.processed, args.features, args.label_order, args.model_dir, args.out)
+    write_json(args.out / "params.json", {**params, "run": run_identity(args, label_order)})
+    evaluate_model(args.model, params, args.processed, args.features, label_order, args.model_dir, args.out)
 
 
-def run_identity(args: argparse.Namespace) -> dict[str, Any]:
-    return {"dataset": args.dataset, "model": args.model, "variant": args.variant, "order": args.order,
-            "seed": args.seed}
+def run_identity(args: argparse.Namespace, label_order: Path | None = None) -> dict[str, Any]:
+    """The run's wildcards, and ``label_order`` where the order it trained with is not its ``order`` wildcard
+    (a tuned run whose study chose the order)."""
+    identity = {"dataset": args.dataset, "model": args.model, "variant": args.variant, "order": args.order,
+                "seed": args.seed}
+    chosen = label_order is not None and label_order.name != args.order
+    return identity | ({"label_order": label_order.name} if chosen else {})
+
+
+def run_tune(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tuning.job import tune_worker
+
+    params = step_params(args)
+    section(params, "tuning", "spaces", args.model)
+    limit_threads(args.threads)
+    record = tune_worker(
+        args.dataset, args.model, params | {"run": {"order": args.order}}, args.worker, args.processed,
+        args.label_orders, args.features, args.study_dir,
+    )
+    write_json(args.out, record)
+
+
+def run_tuned_settings(args: argparse.Namespace) -> None:
+    from sgm_mlc.tuning.job import tuned_settings
+
+    params = step_params(args)
+    section(params, "tuning", "spaces", args.model)
+    tuned_settings(args.dataset, args.model, params, args.processed, args.study_dir)
 
 
 def run_log_training_run(args: argparse.Namespace) -> None:
@@ -217,8 +265,9 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     params = step_params(args)
     section(params, "models", args.model)
     tracking = section(params, "tracking")
+    params, label_order = tuned_run(args, params)
     logged = {name: value for name, value in params.items() if name != "tracking"}
-    logged["run"] = run_identity(args)
+    logged["run"] = run_identity(args, label_order)
     wildcards = {name: str(value) for name, value in run_identity(args).items()}
     record = log_training_run(
         tracking_uri(tracking),
@@ -293,8 +342,9 @@ def add_run_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--dataset", required=True, help="the dataset the model is trained on")
     sub.add_argument("--model", required=True)
     sub.add_argument("--variant", default="default", help="a variant of experiments.ablations (default: none)")
-    sub.add_argument("--order", required=True, choices=ORDERS)
+    sub.add_argument("--order", required=True, choices=ORDERS + (TUNED_ORDER,))
     sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--tuned", type=Path, help="a tuned run's settings: results/tuning/<dataset>/<model>/best.yaml")
     sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
     sub.add_argument(
         "--features", type=Path,
@@ -347,6 +397,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("train", run_train, "train one model on one dataset, label order and seed")
     add_run_arguments(sub)
     sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("tune", run_tune, "run trials of a model's tuning study until its budget is spent")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--order", required=True, choices=ORDERS, help="the label order when the study does not tune it")
+    sub.add_argument("--worker", type=int, default=0, help="this worker's number among the study's parallel workers")
+    sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset> (train and valid read)")
+    sub.add_argument("--features", type=Path, help="results/embeddings/<dataset> or results/image_features/<dataset>")
+    sub.add_argument("--label-orders", type=Path, required=True, help="results/label_orders/<dataset>")
+    sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
+    sub.add_argument("--out", type=Path, required=True, help="this worker's record (JSON)")
+
+    sub = command("tuned-settings", run_tuned_settings, "write a finished study's best.yaml and trials.json")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
+    sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
 
     sub = command("evaluate", run_evaluate, "decode validation and test; write metrics.json and predictions.parquet")
     add_run_arguments(sub)

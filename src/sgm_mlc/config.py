@@ -21,7 +21,7 @@ SCHEMA_RESOURCE = "params.schema.yaml"
 # Sections made of named entries, of which a step may receive only some (its dataset, its model).
 NAMED_SECTIONS = ("datasets", "models")
 # Sections of which a step may receive only the keys it reads (see sgm_mlc.experiment.plan).
-PARTIAL_SECTIONS = ("training",)
+PARTIAL_SECTIONS = ("training", "tuning")
 
 
 class ParamsError(ValueError):

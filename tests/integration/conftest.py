@@ -7,7 +7,7 @@ TINY_ENCODER = {"hidden_size": 16, "encoder_layers": 1, "attention_heads": 2, "d
 
 def tiny_params(default_params: dict) -> dict:
     """A copy of params.yaml with a small synthetic corpus, short embedding training, tiny, briefly trained
-    models, and no experiment beyond the main table (tests add what they exercise)."""
+    models, and no experiment beyond the main table, untuned (tests add what they exercise)."""
     params = copy.deepcopy(default_params)
     params["datasets"]["synthetic"].update(n_documents=400, vocabulary_size=400)  # also synthetic_shift's source
     params["datasets"]["synthetic_shift"]["n_documents"] = 300
@@ -19,6 +19,7 @@ def tiny_params(default_params: dict) -> dict:
         cross_dataset=[],
     )
     params["experiments"]["interpretability"]["examples"] = 0
+    params["tuning"]["enabled"] = False  # no tuned rows (they read committed or studied best.yaml files)
     for name in ("br_neural", "seq2seq", "sgm"):
         params["models"][name].update(TINY_ENCODER)
     for name in ("seq2seq", "sgm"):

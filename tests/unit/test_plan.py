@@ -17,6 +17,7 @@ def small_params(params):
     params["experiments"]["label_orders"] = {"models": ["sgm", "cc"], "orders": ["frequency", "rare_first"]}
     params["experiments"]["cross_dataset"] = []
     params["models"]["sgm"]["loss"] = "sequence"
+    params["tuning"]["enabled"] = False  # tuned rows: tests/unit/test_tuning.py
     return params
 
 

@@ -16,6 +16,8 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; 
 from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, read_params_file, validate_params
 from sgm_mlc.experiment.plan import (
     DEFAULT_VARIANT,
+    TUNED_ORDER,
+    TUNED_VARIANT,
     MODEL_NAMES,
     NEURAL_MODELS,
     Run,
@@ -25,6 +27,7 @@ from sgm_mlc.experiment.plan import (
     experiment_plan,
     explained_runs,
     train_sections,
+    tune_sections,
 )
 from sgm_mlc.labels.orders import ORDERS
 from sgm_mlc.report.collect import report_inputs
@@ -41,7 +44,7 @@ TRAINED_DATASETS = list(PLAN.tables)
 MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS}
 TEXT_DATASETS = [dataset for dataset in TRAINED_DATASETS if MODALITIES[dataset] == "text"]
 IMAGE_DATASETS = [dataset for dataset in DATASETS if MODALITIES[dataset] == "image"]
-VARIANTS = [DEFAULT_VARIANT] + sorted(ablation_variants(config))
+VARIANTS = [DEFAULT_VARIANT, TUNED_VARIANT] + sorted(ablation_variants(config))
 # What one MLflow logging job takes of the `tracking_writes` resource (the default profile has 1): a SQLite or
 # file store takes one writer at a time; a tracking server (HTTP, or a database server) takes parallel writers.
 TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or config["tracking"]["uri"]
@@ -121,15 +124,66 @@ def features_of(dataset):
     return f"results/embeddings/{dataset}/vectors.npy"
 
 
+def label_order_files(dataset, orders):
+    return [f"results/label_orders/{dataset}/{order}/sequences.parquet" for order in orders]
+
+
+def tuned_order_choices(dataset, model):
+    """The label orders a study of ``model`` on ``dataset`` chooses among (none when it does not tune it)."""
+    space = dataset_view(config, dataset)["tuning"]["spaces"].get(model, {})
+    return space["order"]["choices"] if "order" in space else []
+
+
+def tuned_settings_file(dataset, model):
+    return f"results/tuning/{dataset}/{model}/best.yaml"
+
+
 def run_inputs(wildcards):
-    """The earlier phases' files a run reads: examples, label order, and input features for neural models."""
+    """The earlier phases' files a run reads: examples, label order (a tuned run whose study chose the order:
+    every order it chose among), input features for neural models, and a tuned run's best.yaml."""
+    orders = tuned_order_choices(wildcards.dataset, wildcards.model) if wildcards.order == TUNED_ORDER else [wildcards.order]
     inputs = {
         "examples": f"data/processed/{wildcards.dataset}/examples.parquet",
-        "sequences": f"results/label_orders/{wildcards.dataset}/{wildcards.order}/sequences.parquet",
+        "sequences": label_order_files(wildcards.dataset, orders),
+    }
+    if wildcards.model in NEURAL_MODELS:
+        inputs["features"] = features_of(wildcards.dataset)
+    if wildcards.variant == TUNED_VARIANT:
+        inputs["tuned"] = tuned_settings_file(wildcards.dataset, wildcards.model)
+    return inputs
+
+
+def label_order_dir(wildcards):
+    """``--label-order``: the run's label order folder (for a ``tuned`` order, the step reads best.yaml's)."""
+    return f"results/label_orders/{wildcards.dataset}/{wildcards.order}"
+
+
+def tuned_argument(wildcards, input):
+    """``--tuned <best.yaml>`` for a tuned run, else nothing."""
+    tuned = getattr(input, "tuned", None)
+    return f"--tuned {tuned}" if tuned else ""
+
+
+def tune_config(wildcards):
+    """Exactly what a study reads (see sgm_mlc.experiment.plan.tune_sections)."""
+    return as_json(tune_sections(config, wildcards.dataset, wildcards.model))
+
+
+def tune_inputs(wildcards):
+    """A study's files: examples (train and valid are read), the label orders it may use, input features."""
+    orders = tuned_order_choices(wildcards.dataset, wildcards.model) or [config["run"]["order"]]
+    inputs = {
+        "examples": f"data/processed/{wildcards.dataset}/examples.parquet",
+        "sequences": label_order_files(wildcards.dataset, orders),
     }
     if wildcards.model in NEURAL_MODELS:
         inputs["features"] = features_of(wildcards.dataset)
     return inputs
+
+
+def tuned_settings_targets():
+    """best.yaml of every model with a tuned row."""
+    return [tuned_settings_file(dataset, model) for dataset, table in PLAN.tables.items() for model in table.tuned]
 
 
 def cross_dataset_target_inputs(wildcards):

@@ -20,7 +20,7 @@ rule evaluate_cross_dataset:
         config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
         features=features_argument,
-        order_dir=lambda wildcards, input: Path(input.sequences).parent,
+        order_dir=label_order_dir,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         target_dir=lambda wildcards, input: Path(input.target_examples).parent,
         target_features=target_features_argument,

@@ -19,7 +19,8 @@ rule evaluate_model:
         config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
         features=features_argument,
-        order_dir=lambda wildcards, input: Path(input.sequences).parent,
+        order_dir=label_order_dir,
+        tuned=tuned_argument,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         out_dir=lambda wildcards, output: Path(output.metrics).parent,
     log:
@@ -34,7 +35,7 @@ rule evaluate_model:
     shell:
         "python -m sgm_mlc evaluate --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
+        " {params.tuned} --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --threads {threads} --out {params.out_dir} --config {params.config:q}"
         " > {log} 2>&1"
 

@@ -55,7 +55,8 @@ rule log_training_run:
         config=tracked_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
         features=features_argument,
-        order_dir=lambda wildcards, input: Path(input.sequences).parent,
+        order_dir=label_order_dir,
+        tuned=tuned_argument,
         model_dir=lambda wildcards, input: Path(input.summary).parent,
         evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
     log:
@@ -70,7 +71,7 @@ rule log_training_run:
     shell:
         "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
+        " {params.tuned} --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --model-dir {params.model_dir} --evaluation-dir {params.evaluation_dir} --out {output}"
         " --config {params.config:q} > {log} 2>&1"
 

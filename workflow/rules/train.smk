@@ -13,7 +13,8 @@ rule train_model:
         config=train_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,
         features=features_argument,
-        order_dir=lambda wildcards, input: Path(input.sequences).parent,
+        order_dir=label_order_dir,
+        tuned=tuned_argument,
         out_dir=lambda wildcards, output: Path(output.summary).parent,
     log:
         "results/logs/train_model/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
@@ -27,7 +28,7 @@ rule train_model:
     shell:
         "python -m sgm_mlc train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
+        " {params.tuned} --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
         " --threads {threads} --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
 
 

@@ -115,14 +115,18 @@ def write_examples(
             rows.add(example_row(example, words) | {"token_ids": list(ids)})
 
 
-def read_examples(source: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a processed dataset; raise a clear error if it does not have the project's schema."""
+def read_examples(
+    source: str | Path, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a processed dataset (only the rows of ``splits``, when given); raise a clear error if it does not
+    have the project's schema."""
     available = set(pq.read_schema(source).names)
     wanted = list(columns) if columns else EXAMPLES_SCHEMA.names
     missing = set(wanted) - available
     if missing:
         raise ValueError(f"{source}: missing column(s) {sorted(missing)}; re-run the preprocess step")
-    return pq.read_table(source, columns=wanted).to_pandas()
+    row_filter = None if splits is None else [("split", "in", list(splits))]
+    return pq.read_table(source, columns=wanted, filters=row_filter).to_pandas()
 
 
 def read_modality(source: str | Path) -> str:

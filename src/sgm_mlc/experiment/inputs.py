@@ -4,6 +4,7 @@ label order."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +55,15 @@ class RunInputs:
         return matrix
 
 
-def read_run_inputs(processed_dir: Path, order_dir: Path, documents: str = "tokens") -> RunInputs:
+def read_run_inputs(
+    processed_dir: Path, order_dir: Path, documents: str = "tokens", splits: Sequence[str] | None = None
+) -> RunInputs:
     """Join the processed examples with the label order's sequences (by id); each document is read from the
-    column ``documents`` (one of :data:`DOCUMENT_COLUMNS`)."""
+    column ``documents`` (one of :data:`DOCUMENT_COLUMNS`). With ``splits``, the rows of other splits are not
+    read at all (a tuning study reads ``train`` and ``valid`` only)."""
     if documents not in DOCUMENT_COLUMNS:
         raise ValueError(f"documents are read as one of {DOCUMENT_COLUMNS}, not {documents!r}")
-    examples = read_examples(processed_dir / "examples.parquet", columns=["id", "split", documents])
+    examples = read_examples(processed_dir / "examples.parquet", columns=["id", "split", documents], splits=splits)
     sequences = pq.read_table(order_dir / SEQUENCES_FILE).to_pandas().set_index("id")["label_sequence"]
     missing = set(examples["id"]) - set(sequences.index)
     if missing:
@@ -78,12 +82,14 @@ def read_run_inputs(processed_dir: Path, order_dir: Path, documents: str = "toke
     return RunInputs(splits, ranking, Vocabulary.load(processed_dir / "vocab.json"), processed_dir, order_dir)
 
 
-def read_image_run_inputs(processed_dir: Path, order_dir: Path, features_dir: Path) -> RunInputs:
+def read_image_run_inputs(
+    processed_dir: Path, order_dir: Path, features_dir: Path, splits: Sequence[str] | None = None
+) -> RunInputs:
     """The inputs of a run on an image dataset: each example's grid of region features from ``features_dir``
     (an example whose image could not be read has none and is left out), the train split with every augmented
     view as an example of its own (same labels), and the label order's sequences."""
     features = ImageFeatures.open(features_dir)
-    inputs = read_run_inputs(processed_dir, order_dir, "token_ids")
+    inputs = read_run_inputs(processed_dir, order_dir, "token_ids", splits)
     splits = {}
     for name, split in inputs.splits.items():
         kept = [i for i, example_id in enumerate(split.ids) if example_id in features]

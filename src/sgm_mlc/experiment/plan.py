@@ -4,7 +4,8 @@ A *run* is one model, in one *variant* (a named set of switches over the model's
 model as configured), trained on one dataset with one label order and one seed. The tables are selections of
 runs:
 
-* **main**: every model of ``run.models`` at ``run.order``, one run per seed;
+* **main**: every model of ``run.models`` at ``run.order``, one run per seed; with ``tuning.enabled``, each model
+  also in the ``tuned`` variant (the settings its study found, read from its ``best.yaml`` when the run starts);
 * **ablations**: ``experiments.ablations.model`` in each variant of ``experiments.ablations.variants``;
 * **label orders**: each model of ``experiments.label_orders.models`` with each of its ``orders``;
 * **cross-dataset**: models trained on one dataset and evaluated on another (``experiments.cross_dataset``).
@@ -28,8 +29,13 @@ from typing import Any
 from sgm_mlc.config import dataset_view, deep_merge
 from sgm_mlc.data.names import dataset_modality as modality_of
 from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS, TEXT_ONLY_MODELS
+from sgm_mlc.tuning.space import check_space
 
 DEFAULT_VARIANT = "default"
+# The variant trained with a study's best settings, and the order segment of a tuned run whose label order the
+# study chose (read from best.yaml when the run starts).
+TUNED_VARIANT = "tuned"
+TUNED_ORDER = "tuned"
 # Models whose result depends on the label order (a chain's order; a decoder's target sequence).
 ORDER_DEPENDENT_MODELS = ("cc",) + SEQUENCE_MODELS
 # Models that give the same result for every seed.
@@ -91,6 +97,7 @@ class DatasetTables:
 
     main: dict[str, list[Run]] = field(default_factory=dict)
     ablations: dict[str, list[Run]] = field(default_factory=dict)
+    tuned: dict[str, list[Run]] = field(default_factory=dict)  # model → its tuned runs (tuning.enabled)
     orders: dict[str, dict[str, list[Run]]] = field(default_factory=dict)  # model → order → runs
     cross: dict[str, dict[str, list[CrossRun]]] = field(default_factory=dict)  # target → model → runs
     skipped: dict[str, str] = field(default_factory=dict)  # model asked for but not run here → why
@@ -111,9 +118,10 @@ class Plan:
 
 
 def model_settings(params: dict[str, Any], dataset: str, model: str, variant: str) -> dict[str, Any]:
-    """``models.<model>`` as ``dataset`` sees it (overrides merged), with ``variant``'s switches applied."""
+    """``models.<model>`` as ``dataset`` sees it (overrides merged), with ``variant``'s switches applied (the
+    ``tuned`` variant's values come from its study's best.yaml when the run starts)."""
     settings = dataset_view(params, dataset)["models"][model]
-    if variant == DEFAULT_VARIANT:
+    if variant in (DEFAULT_VARIANT, TUNED_VARIANT):
         return settings
     return deep_merge(settings, variant_switches(params, model, variant))
 
@@ -137,16 +145,31 @@ def variant_switches(params: dict[str, Any], model: str, variant: str) -> dict[s
 
 def canonical_run(params: dict[str, Any], dataset: str, model: str, variant: str, order: str, seed: int) -> Run:
     """The run that computes what was asked: a variant equal to the default is the default run, an
-    order-independent model uses ``run.order``, a deterministic model the first seed."""
-    if variant != DEFAULT_VARIANT and model_settings(params, dataset, model, variant) == model_settings(
-        params, dataset, model, DEFAULT_VARIANT
-    ):
+    order-independent model uses ``run.order`` (a tuned run whose study chose the order: ``tuned``), a
+    deterministic model the first seed."""
+    if variant not in (DEFAULT_VARIANT, TUNED_VARIANT) and model_settings(
+        params, dataset, model, variant
+    ) == model_settings(params, dataset, model, DEFAULT_VARIANT):
         variant = DEFAULT_VARIANT
-    if model not in ORDER_DEPENDENT_MODELS:
+    if variant == TUNED_VARIANT:
+        order = TUNED_ORDER if tunes_order(params, dataset, model) else params["run"]["order"]
+    elif model not in ORDER_DEPENDENT_MODELS:
         order = params["run"]["order"]
     if model in DETERMINISTIC_MODELS:
         seed = params["run"]["seeds"][0]
     return Run(dataset, model, variant, order, seed)
+
+
+def tunes_order(params: dict[str, Any], dataset: str, model: str) -> bool:
+    """Whether ``model``'s study on ``dataset`` chooses its label order."""
+    return "order" in dataset_view(params, dataset)["tuning"]["spaces"].get(model, {})
+
+
+def tuned_models(params: dict[str, Any], dataset: str, models: Iterable[str]) -> list[str]:
+    """The models of ``models`` with a tuned row on ``dataset``: all of them with a search space, when
+    ``tuning.enabled``."""
+    tuning = dataset_view(params, dataset)["tuning"]
+    return [model for model in models if tuning["enabled"] and model in tuning["spaces"]]
 
 
 def dataset_modality(params: dict[str, Any], dataset: str) -> str:
@@ -154,10 +177,21 @@ def dataset_modality(params: dict[str, Any], dataset: str) -> str:
     return modality_of(dataset, params.get("datasets", {}).get(dataset))
 
 
+def check_tuning_spaces(params: dict[str, Any], datasets: Iterable[str]) -> None:
+    """Raise ``ValueError`` where a model's search space (as each of ``datasets`` sees it) names a setting the
+    model does not have (see :func:`sgm_mlc.tuning.space.check_space`)."""
+    for dataset in datasets:
+        view = dataset_view(params, dataset)
+        for model, space in view["tuning"]["spaces"].items():
+            training = view["training"] if model in NEURAL_MODELS else {}
+            check_space(model, space, view["models"][model], training, model in ORDER_DEPENDENT_MODELS)
+
+
 def experiment_plan(params: dict[str, Any]) -> Plan:
     """Every run and every table that ``params`` asks for (see the module docstring); on an image dataset the
     models that read words are left out, and the table says so."""
     run_section = params["run"]
+    check_tuning_spaces(params, run_section["datasets"])
     experiments = params["experiments"]
     seeds = run_section["seeds"]
     base_order = run_section["order"]
@@ -180,6 +214,8 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
         for model in run_section["models"]:
             if model not in table.skipped:
                 table.main[model] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
+        for model in tuned_models(params, dataset, table.main):
+            table.tuned[model] = runs_of(dataset, model, TUNED_VARIANT, base_order)
         if variants := ablation_variants(params):
             model = experiments["ablations"]["model"]
             table.ablations[DEFAULT_VARIANT] = runs_of(dataset, model, DEFAULT_VARIANT, base_order)
@@ -200,7 +236,12 @@ def experiment_plan(params: dict[str, Any]) -> Plan:
             cross_runs += by_model[model]
 
     runs = sorted(set(all_runs(tables)))
-    label_orders = list(dict.fromkeys([base_order] + sorted({run.order for run in runs})))
+    label_orders = list(dict.fromkeys([base_order] + sorted({run.order for run in runs} - {TUNED_ORDER})))
+    for dataset, table in tables.items():  # the orders a tuned run may choose among
+        for model in table.tuned:
+            if tunes_order(params, dataset, model):
+                choices = dataset_view(params, dataset)["tuning"]["spaces"][model]["order"]["choices"]
+                label_orders += [order for order in choices if order not in label_orders]
     targets = [pair["test"] for pair in experiments["cross_dataset"] if pair["train"] in tables]
     evaluation_only = [name for name in dict.fromkeys(targets) if name not in tables]
     return Plan(runs, sorted(set(cross_runs)), tables, label_orders, evaluation_only)
@@ -223,7 +264,7 @@ def explained_runs(params: dict[str, Any], plan: Plan) -> dict[str, Run]:
 
 def all_runs(tables: dict[str, DatasetTables]) -> Iterable[Run]:
     for table in tables.values():
-        for runs in list(table.main.values()) + list(table.ablations.values()):
+        for runs in list(table.main.values()) + list(table.tuned.values()) + list(table.ablations.values()):
             yield from runs
         for by_order in table.orders.values():
             for runs in by_order.values():
@@ -241,6 +282,18 @@ def train_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
         training = dataset_view(params, run.dataset)["training"]
         keys = SET_MODEL_TRAINING_KEYS if run.model in SET_MODELS else NEURAL_TRAINING_KEYS
         sections["training"] = {key: training[key] for key in keys}
+    return sections
+
+
+def tune_sections(params: dict[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """Exactly the params a study of ``model`` on ``dataset`` reads: the model's settings, for neural models the
+    training recipe, and what of ``tuning`` shapes the study (its own space; not the switches of the table)."""
+    run = Run(dataset, model, DEFAULT_VARIANT, params["run"]["order"], params["tuning"]["seed"])
+    sections = train_sections(params, run)
+    tuning = dataset_view(params, dataset)["tuning"]
+    sections["tuning"] = {
+        key: value for key, value in tuning.items() if key not in ("enabled", "run_studies", "workers", "spaces")
+    } | {"spaces": {model: tuning["spaces"][model]}}
     return sections
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,23 @@ from sgm_mlc.models.names import LINEAR_MODELS
 log = logging.getLogger(__name__)
 
 
-def run_inputs(model_name: str, processed_dir: Path, order_dir: Path, features_dir: Path | None = None) -> RunInputs:
+def run_inputs(
+    model_name: str,
+    processed_dir: Path,
+    order_dir: Path,
+    features_dir: Path | None = None,
+    splits: Sequence[str] | None = None,
+) -> RunInputs:
     """The run's inputs: on a text dataset, documents as tokens for the linear models and as token ids for the
-    neural ones; on an image dataset, each image's region features from ``features_dir``."""
+    neural ones; on an image dataset, each image's region features from ``features_dir``. With ``splits``, only
+    those splits are read."""
     if read_modality(processed_dir / "examples.parquet") == "image":
         if features_dir is None:
             raise ValueError(f"{processed_dir} is an image dataset: give its image features (--features)")
-        inputs = read_image_run_inputs(processed_dir, order_dir, features_dir)
+        inputs = read_image_run_inputs(processed_dir, order_dir, features_dir, splits)
     else:
-        inputs = read_run_inputs(processed_dir, order_dir, "tokens" if model_name in LINEAR_MODELS else "token_ids")
+        documents = "tokens" if model_name in LINEAR_MODELS else "token_ids"
+        inputs = read_run_inputs(processed_dir, order_dir, documents, splits)
     sizes = ", ".join(f"{name} {len(split.ids)}" for name, split in inputs.splits.items())
     log.info("%s on %s: %s examples, %d labels (order %s)", model_name, processed_dir, sizes,
              len(inputs.label_ranking), order_dir.name)

@@ -282,6 +282,21 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
+def run_log_tuning_study(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tracking.runs import tracking_uri
+    from sgm_mlc.tracking.tuning_study import log_tuning_study
+
+    params = step_params(args)
+    section(params, "tuning", "spaces", args.model)
+    tracking = section(params, "tracking")
+    logged = {name: value for name, value in params.items() if name != "tracking"}
+    record = log_tuning_study(
+        tracking_uri(tracking), tracking["experiment"], args.dataset, args.model, logged, args.study_dir, Path.cwd()
+    )
+    write_json(args.out, record)
+
+
 def run_evaluate_cross_dataset(args: argparse.Namespace) -> None:
     from sgm_mlc.experiment.cross_dataset import evaluate_cross_dataset
     from sgm_mlc.experiment.plan import evaluate_sections
@@ -415,6 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model", required=True)
     sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
     sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
+
+    sub = command("log-tuning-study", run_log_tuning_study, "log a study and its trials (child runs) to MLflow")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
+    sub.add_argument("--out", type=Path, required=True)
 
     sub = command("evaluate", run_evaluate, "decode validation and test; write metrics.json and predictions.parquet")
     add_run_arguments(sub)

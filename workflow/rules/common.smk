@@ -273,11 +273,12 @@ def data_targets():
 
 
 def tracking_targets():
-    """One MLflow run per dataset card, per trained model and per cross-dataset evaluation."""
+    """One MLflow run per dataset card, per trained model, per cross-dataset evaluation and per tuning study."""
     return (
         expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
         + run_files("tracking", "run.json")
         + cross_dataset_tracking_files()
+        + [f"results/tracking/tuning/{dataset}/{model}/run.json" for dataset, table in PLAN.tables.items() for model in table.tuned]
     )
 
 

@@ -77,6 +77,34 @@ rule log_training_run:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# log_tuning_study: one MLflow run per tuning study (its best settings, budget used) with a child run per trial
+# (values drawn, per-epoch validation scores, state), from best.yaml and trials.json
+# ---------------------------------------------------------------------------------------------------------
+rule log_tuning_study:
+    input:
+        experiment="results/tracking/experiment.json",
+        best="results/tuning/{dataset}/{model}/best.yaml",
+        trials="results/tuning/{dataset}/{model}/trials.json",
+    output:
+        "results/tracking/tuning/{dataset}/{model}/run.json",
+    params:
+        config=lambda wildcards: as_json(
+            tune_sections(config, wildcards.dataset, wildcards.model) | {"tracking": config["tracking"]}
+        ),
+        study_dir=lambda wildcards, input: Path(input.best).parent,
+    log:
+        "results/logs/log_tuning_study/{dataset}/{model}.log",
+    conda:
+        "../../envs/tracking.yaml"
+    priority: 10
+    resources:
+        tracking_writes=TRACKING_WRITES,
+    shell:
+        "python -m sgm_mlc log-tuning-study --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --study-dir {params.study_dir} --out {output} --config {params.config:q} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------------------------------------------------
 # log_cross_dataset_run: one MLflow run per cross-dataset evaluation, with the label map it used
 # ---------------------------------------------------------------------------------------------------------
 rule log_cross_dataset_run:

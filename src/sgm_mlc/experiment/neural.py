@@ -142,7 +142,7 @@ def train_neural(
         "stopped_early": state.epochs_without_improvement >= config.patience,
         f"best_valid_{config.selection_metric}": state.best_score,
         "train_seconds": time.perf_counter() - started,
-        "train_cpu_seconds": time.process_time() - cpu_started,
+        "train_cpu_minutes": (time.process_time() - cpu_started) / 60,
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }

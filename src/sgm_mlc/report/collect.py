@@ -14,6 +14,8 @@ file                                                                        made
 ``results/tracking/cross_dataset/<source>__<target>/<model>/…/run.json``    ``log_cross_dataset_run``
 ``results/interpret/<dataset>/examples.json`` (when a sequence model runs)  ``explain_examples``
 ``data/processed/<dataset>/card.json``, ``examples.parquet``                ``preprocess_to_parquet``
+``results/tuning/<dataset>/<model>/best.yaml`` (tuned rows)                 ``write_tuned_settings``
+``results/tracking/tuning/<dataset>/<model>/run.json`` (tuned rows)         ``log_tuning_study``
 ==========================================================================  ==========================
 
 :func:`report_inputs` lists every one of them for a params dict (the inputs of the report rule).
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan, explained_runs
 
@@ -73,6 +76,15 @@ def cross_files(cross: CrossRun) -> dict[str, str]:
     }
 
 
+def tuned_file(dataset: str, model: str) -> str:
+    """The best settings of ``model``'s study on ``dataset``, relative to the project."""
+    return f"results/tuning/{dataset}/{model}/best.yaml"
+
+
+def study_tracking_file(dataset: str, model: str) -> str:
+    return f"results/tracking/tuning/{dataset}/{model}/run.json"
+
+
 def tracking_folder(cross: CrossRun) -> str:
     """``results/tracking/cross_dataset/<source>__<target>/<model>/<variant>/<order>/seed<seed>``."""
     return "results/tracking/" + cross.folder.removeprefix("results/")
@@ -92,6 +104,10 @@ def report_inputs(params: dict[str, Any]) -> dict[str, str]:
         files.update(run_files(run))
     for cross in plan.cross_runs:
         files.update(cross_files(cross))
+    for dataset, table in plan.tables.items():
+        for model in table.tuned:
+            files[tuned_file(dataset, model)] = "write_tuned_settings"
+            files[study_tracking_file(dataset, model)] = "log_tuning_study"
     return files
 
 
@@ -142,6 +158,16 @@ class Results:
 
     def train_summary(self, run: Run) -> dict[str, Any]:
         return self.json(f"{run.folder('models')}/train_summary.json")
+
+    def tuned(self, dataset: str, model: str) -> dict[str, Any]:
+        """The ``best.yaml`` of ``model``'s study on ``dataset``."""
+        return yaml.safe_load(self.path(tuned_file(dataset, model)).read_text(encoding="utf-8"))
+
+    def study_link(self, dataset: str, model: str) -> tuple[str, str]:
+        """The MLflow run id and UI page of ``model``'s tuning study on ``dataset``."""
+        tracked = self.json(study_tracking_file(dataset, model))
+        experiment_id = tracked.get("experiment_id") or self.json(EXPERIMENT_FILE)["experiment_id"]
+        return tracked["run_id"], f"{self.ui_url}/#/experiments/{experiment_id}/runs/{tracked['run_id']}"
 
     def card(self, dataset: str) -> dict[str, Any]:
         return self.json(f"data/processed/{dataset}/card.json")

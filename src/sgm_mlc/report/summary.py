@@ -25,7 +25,7 @@ CURVE_COLUMNS = ("epoch", "train_loss", "learning_rate", "valid_micro_f1", "vali
 # The scalars of an evaluation's metrics.json that measure speed, not quality.
 TIMING_METRICS = frozenset({"documents_per_second"})
 # Those of a model's train_summary.json.
-TRAINING_TIMINGS = ("train_seconds",)
+TRAINING_TIMINGS = ("train_seconds", "train_cpu_minutes")
 
 
 def summary_name(run_path: str) -> str:

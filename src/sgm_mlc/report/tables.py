@@ -1,6 +1,7 @@
 """The tables of one dataset, each a selection of runs from the experiment plan (``experiment.plan``).
 
-* **main**: the models of ``run.models`` on the test split, SGM tested against each baseline;
+* **main**: the models of ``run.models`` on the test split, SGM tested against each baseline; with default
+  settings, and (``tuning.enabled``) with each model's tuned settings;
 * **ablations**: the variants of ``experiments.ablations.model``, each tested against the full model;
 * **label orders**: model × order;
 * **cross-dataset**: models trained on the dataset and scored on another one's test split over the mapped
@@ -72,9 +73,10 @@ def names(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Table:
-    """models × metrics; p-values of SGM against each baseline when SGM is among the models."""
-    runs = results.plan.tables[dataset].main
+def main_table(results: Results, comparisons: Comparisons, dataset: str, tuned: bool = False) -> Table:
+    """models × metrics; p-values of SGM against each baseline when SGM is among the models. ``tuned``: the
+    models with their tuning study's settings (``tuning.enabled``), else with the default settings."""
+    runs = results.plan.tables[dataset].tuned if tuned else results.plan.tables[dataset].main
     tested = PROPOSED_MODEL in runs
     rows = []
     for model, model_runs in runs.items():
@@ -89,6 +91,12 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str) -> Tabl
         if tested
         else f"No significance tests: {PROPOSED_MODEL} is not among run.models."
     )
+    if tuned:
+        notes.append("Tuned: each model trained with the settings its tuning study chose on the validation split, "
+                     "every model with the same budget (see the settings and budgets table).")
+        return marked_best(
+            Table("main_tuned", dataset, f"Main results on {dataset}, tuned settings", headers(tested), rows, notes)
+        )
     return marked_best(Table("main", dataset, f"Main results on {dataset}", headers(tested), rows, notes))
 
 

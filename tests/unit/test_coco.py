@@ -14,6 +14,7 @@ import pytest
 
 from sgm_mlc.data.base import SPLITS
 from sgm_mlc.data.coco import Coco2017, annotation_file, coco_categories, load_annotations
+from tests.support.split_guarantees import broken_guarantees, label_counts
 
 LOGGER = "sgm_mlc.data.coco"
 PARAMS = {"validation_fraction": 0.25, "seed": 13, "keep_unannotated": False}
@@ -270,9 +271,10 @@ def make_zip(path: Path, members: dict[str, bytes]) -> dict[str, str]:
 
 
 def hand_made_files(tmp_path: Path, train_folder: str = "train2017") -> dict[str, dict[str, str]]:
-    """The three archives of a two-image corpus (``train_folder`` names the train archive's folder)."""
+    """The three archives of a three-image corpus, two train images of one category (``train_folder`` names the
+    train archive's folder)."""
     sources = tmp_path / "sources"
-    write_corpus(sources, {1: [(1, 1.0)], 2: [(3, 1.0)]}, {3: [(18, 1.0)]})
+    write_corpus(sources, {1: [(1, 1.0)], 2: [(1, 2.0)]}, {3: [(18, 1.0)]})
     extracted = sources / "extracted"
 
     def members(folder: str) -> dict[str, bytes]:
@@ -359,7 +361,7 @@ def test_real_subset_matches_the_readme(real):
     assert instances == {"train2017": 1444, "val2017": 1424}
     assert dataset.skipped == {}  # every image of the subset has annotations and a file
     counts = Counter(e.split for e in examples)
-    assert counts == {"train": 144, "valid": 16, "test": 158}
+    assert counts["train"] + counts["valid"] == 160 and counts["test"] == 158
     sizes = [len(e.labels) for e in examples]
     assert (min(sizes), max(sizes), sum(sizes)) == (1, 13, 1207)
     assert round(statistics.mean(sizes), 1) == 3.8
@@ -400,7 +402,18 @@ def test_real_subset_validation_carve_is_deterministic(real):
     valid = {e.id for e in examples if e.split == "valid"}
     assert valid == {e.id for e in again if e.split == "valid"}
     assert valid != {e.id for e in other if e.split == "valid"}
-    assert len(valid) == round(0.1 * 160) == len({e.id for e in other if e.split == "valid"})
+
+
+@needs_subset
+def test_real_subset_validation_has_every_category(real):
+    # Each of the 80 categories is on at least two of the 160 train images (13 on exactly two), so each gets a
+    # validation image and keeps a train image: that takes 37 images, not round(0.1 * 160) = 16.
+    _, examples, _ = real
+    pool = {e.id: e.labels for e in examples if e.split != "test"}
+    valid = {e.id for e in examples if e.split == "valid"}
+    assert min(label_counts(pool, pool).values()) == 2 and len(label_counts(pool, pool)) == 80
+    assert len(label_counts(pool, valid)) == len(label_counts(pool, set(pool) - valid)) == 80
+    assert broken_guarantees(pool, valid) == [] and len(valid) == 37
 
 
 @needs_subset

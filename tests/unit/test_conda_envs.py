@@ -15,7 +15,9 @@ from sgm_mlc import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "src" / "sgm_mlc"
-CONDA_NAMES = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "torch": "pytorch"}
+CONDA_NAMES = {
+    "yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "torch": "pytorch", "iterstrat": "iterative-stratification"
+}
 RULE_PATTERN = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.S | re.M)
 
 

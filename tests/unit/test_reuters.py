@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from sgm_mlc.data.reuters import Reuters21578, parse_sgml
+from sgm_mlc.data.splits import carve_split
+from tests.support.split_guarantees import broken_guarantees, label_counts
 
 LOGGER = "sgm_mlc.data.reuters"
 PARAMS = {"validation_fraction": 0.25, "seed": 13}
@@ -251,13 +253,25 @@ def test_download_fetches_and_extracts_then_parses(tmp_path):
     assert examples[-1].text == "Title\nZ\u00fcrich"
 
 
-@pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason=f"real Reuters-21578 archive not found at {REAL_ARCHIVE}")
-def test_real_corpus_gives_the_modapte_90_topic_split(tmp_path):
+needs_real_archive = pytest.mark.skipif(
+    not REAL_ARCHIVE.is_file(), reason=f"real Reuters-21578 archive not found at {REAL_ARCHIVE}"
+)
+
+
+@pytest.fixture(scope="module")
+def real_raw_dir(tmp_path_factory) -> Path:
+    """The real archive extracted as the download step leaves it: ``<raw_dir>/extracted``."""
+    raw_dir = tmp_path_factory.mktemp("reuters21578")
     with tarfile.open(REAL_ARCHIVE) as tar:
-        tar.extractall(tmp_path / "extracted", filter="data")
+        tar.extractall(raw_dir / "extracted", filter="data")
+    return raw_dir
+
+
+@needs_real_archive
+def test_real_corpus_gives_the_modapte_90_topic_split(real_raw_dir):
     dataset = Reuters21578()
     started = time.perf_counter()
-    examples = dataset.parse({"validation_fraction": 0.1, "seed": 13}, tmp_path)
+    examples = dataset.parse({"validation_fraction": 0.1, "seed": 13}, real_raw_dir)
     elapsed = time.perf_counter() - started
     counts = Counter(e.split for e in examples)
     assert counts["train"] + counts["valid"] == 7770
@@ -268,3 +282,25 @@ def test_real_corpus_gives_the_modapte_90_topic_split(tmp_path):
     assert all(e.labels and e.text.strip() for e in examples)
     assert [int(e.id) for e in examples] == sorted(int(e.id) for e in examples)
     assert elapsed < 20
+
+
+@needs_real_archive
+def test_real_corpus_validation_split_has_every_topic_with_two_training_stories(real_raw_dir):
+    examples = Reuters21578().parse({"validation_fraction": 0.1, "seed": 13}, real_raw_dir)
+    pool = {e.id: e.labels for e in examples if e.split != "test"}
+    stories = label_counts(pool, pool)
+    assert len(stories) == 90
+
+    def topics_missing(carved: set[str]) -> tuple[set[str], set[str]]:
+        """The topics with no story in ``carved``, and those with none left in train."""
+        rest = set(pool) - carved
+        return set(stories) - set(label_counts(pool, carved)), set(stories) - set(label_counts(pool, rest))
+
+    valid = {e.id for e in examples if e.split == "valid"}
+    without_valid, without_train = topics_missing(valid)
+    assert without_valid == {topic for topic, count in stories.items() if count == 1} and len(without_valid) == 7
+    assert without_train == set() and broken_guarantees(pool, valid) == []
+    # A random 10 % of the same stories (the split before stratification) has no story of 30 topics and takes
+    # the one training story of cotton-oil.
+    without_valid, without_train = topics_missing(carve_split(list(pool), 0.1, 13))
+    assert len(without_valid) == 30 and without_train == {"cotton-oil"}

@@ -12,6 +12,7 @@ from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.data.preprocess import EXAMPLES_FILE, preprocess
 from sgm_mlc.data.registry import get_dataset
 from sgm_mlc.data.table import TableDataset, TableError
+from tests.support.split_guarantees import broken_guarantees, label_counts
 
 TEXT_PARAMS = {"lowercase": True, "min_token_count": 1, "max_vocabulary_size": 1000}
 
@@ -42,7 +43,8 @@ def test_csv_with_a_header_and_delimited_labels_one_file_per_split(tmp_path):
     by_id = {example.id: example for example in examples}
     assert by_id["d1"].labels == ("grain", "wheat") and by_id["d1"].text == "wheat, corn prices"
     assert by_id["d2"].labels == ("crude",)
-    assert by_id["d4"].split == "test" and {by_id["d1"].split, by_id["d2"].split} <= {"train", "valid"}
+    # d1 and d2 are their labels' only training examples: neither is carved into validation.
+    assert by_id["d4"].split == "test" and by_id["d1"].split == by_id["d2"].split == "train"
     # A row without a label is skipped and counted.
     assert "d3" not in by_id and dataset.skipped == {"no_labels": 1}
 
@@ -76,6 +78,69 @@ def test_json_lines_and_parquet_with_integer_label_ids(tmp_path):
     params["labels_column"] = 2  # by position in a Parquet file
     _, _, examples = build(tmp_path / "parquet", params)
     assert [(example.id, example.labels) for example in examples] == [("p1", ("science",)), ("p2", ("sports", "politics"))]
+
+
+def tagged_rows(count: int) -> list[tuple[str, str]]:
+    """``(id, "|"-joined tags)`` rows: a on odd rows, b on even rows and every fifth, c on every fiftieth."""
+    rows = []
+    for i in range(count):
+        tags = ["a" if i % 2 else "b"] + (["b"] if i % 5 == 0 and i % 2 else []) + (["c"] if i % 50 == 0 else [])
+        rows.append((f"r{i:03d}", "|".join(tags)))
+    return rows
+
+
+def test_one_file_is_split_stratified_into_test_validation_and_train(tmp_path):
+    rows = tagged_rows(150)
+    params = {"kind": "table", "id_column": "id", "text_column": "text", "labels_column": "tags",
+              "label_delimiter": "|", "test_fraction": 0.2, "validation_fraction": 0.1, "seed": 4}
+    splits = {}
+    for name, ordered in (("forward", rows), ("backward", rows[::-1])):
+        path = write(tmp_path / f"{name}.csv", "id,text,tags\n" + "".join(f"{i},words,{tags}\n" for i, tags in ordered))
+        _, _, examples = build(tmp_path / name, {**params, "files": {"all": {"path": path}}})
+        splits[name] = {example.id: example.split for example in examples}
+    assert splits["forward"] == splits["backward"]  # the file's row order does not matter
+    pool = {i: set(tags.split("|")) for i, tags in rows}
+    test = {i for i, split in splits["forward"].items() if split == "test"}
+    rest = {i: labels for i, labels in pool.items() if i not in test}
+    valid = {i for i, split in splits["forward"].items() if split == "valid"}
+    # 0.2 and 0.1 of the whole file; c's three rows go one to each split.
+    assert (len(test), len(valid)) == (30, 15)
+    assert all(label_counts(pool, ids)["c"] == 1 for ids in (test, valid, set(rest) - valid))
+    assert broken_guarantees(pool, test) == [] and broken_guarantees(rest, valid) == []
+
+
+def test_validation_is_carved_from_train_stratified_when_there_is_no_valid_file(tmp_path):
+    rows = tagged_rows(100)
+    train = write(tmp_path / "train.csv", "id,text,tags\n" + "".join(f"{i},words,{tags}\n" for i, tags in rows))
+    test = write(tmp_path / "test.csv", "id,text,tags\nt1,words,a\n")
+    params = {"kind": "table", "files": {"train": {"path": train}, "test": {"path": test}}, "id_column": "id",
+              "text_column": "text", "labels_column": "tags", "label_delimiter": "|", "validation_fraction": 0.1,
+              "seed": 4}
+    _, _, examples = build(tmp_path, params)
+    valid = {example.id for example in examples if example.split == "valid"}
+    pool = {i: set(tags.split("|")) for i, tags in rows}
+    assert len(valid) == 10 and label_counts(pool, valid)["c"] == 1 and broken_guarantees(pool, valid) == []
+
+
+def test_a_validation_split_that_no_example_can_join_stops_preprocessing_saying_why(tmp_path):
+    train = write(tmp_path / "train.csv", "text,labels\nwheat,grain\noil,crude\n")
+    test = write(tmp_path / "test.csv", "text,labels\ngold,gold\n")
+    params = {"kind": "table", "files": {"train": {"path": train}, "test": {"path": test}}, "text_column": "text",
+              "labels_column": "labels", "label_delimiter": ",", "validation_fraction": 0.5, "seed": 0}
+    dataset, raw, examples = build(tmp_path, params)
+    assert [example.split for example in examples] == ["train", "train", "test"]
+    with pytest.raises(ValueError, match=r"mine: the valid split has no examples \(none of .*train\.csv was carved into "
+                                         r"it: raise validation_fraction, give files\.valid, or add examples"):
+        preprocess(dataset, params, TEXT_PARAMS, raw, tmp_path / "out")
+
+
+def test_fractions_that_leave_nothing_for_train_are_an_error(tmp_path):
+    path = write(tmp_path / "all.csv", "text,labels\nhi,a\n")
+    params = {"kind": "table", "files": {"all": {"path": path}}, "text_column": "text", "labels_column": "labels",
+              "label_delimiter": ",", "test_fraction": 0.6, "validation_fraction": 0.4, "seed": 0}
+    with pytest.raises(TableError, match=r"mine: test_fraction 0\.6 \+ validation_fraction 0\.4 leaves nothing for "
+                                         r"train; make their sum less than 1"):
+        build(tmp_path, params)
 
 
 def test_a_file_fetched_by_url_is_checked_against_its_sha256(tmp_path):

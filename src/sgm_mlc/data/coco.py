@@ -6,8 +6,9 @@ Raw files. Three official archives (``files`` in params.yaml), each fetched chec
 (5,000). Each archive is deleted once it is extracted: a failed download step discards its whole raw folder,
 so a kept archive would never serve as a cache, and the train archive alone is 19 GB.
 
-Splits. val2017 is the test split. The validation split is carved from train2017 at random, seeded
-(``validation_fraction`` of its kept images, chosen among their ids as strings); the rest is train.
+Splits. val2017 is the test split. The validation split is carved from train2017, seeded and stratified on the
+categories (about ``validation_fraction`` of its kept images, by :func:`~sgm_mlc.data.splits.stratified_split`
+over their ids as strings); the rest is train.
 
 Labels. The annotation files are read with pycocotools (its console messages go to this module's logger at
 DEBUG level). An image's labels are the names of the distinct categories of its instance annotations, in its
@@ -51,7 +52,7 @@ from pycocotools.coco import COCO
 
 from sgm_mlc.data.base import SPLITS, Example
 from sgm_mlc.data.download import extract_archive, fetch
-from sgm_mlc.data.splits import carve_split
+from sgm_mlc.data.splits import stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,12 @@ class Coco2017:
         if not keep_unannotated:
             test = drop_unannotated(test, skipped)
         check_unique_ids(train, test, raw_dir)
-        valid_ids = carve_split([str(image.id) for image in train], params["validation_fraction"], params["seed"])
+        valid_ids = stratified_split(
+            [str(image.id) for image in train],
+            [image.labels for image in train],
+            params["validation_fraction"],
+            params["seed"],
+        )
         self.skipped = {reason: count for reason, count in sorted(skipped.items()) if count}
         log.info(
             "%s: train %d, valid %d, test %d images (%d without label), skipped %s, read in %.1f s",

@@ -8,8 +8,10 @@ The "Modified Apte" (ModApte) split keeps the stories with ``TOPICS="YES"`` and 
 TEST (3,299); NOT-USED stories and those never indexed for topics are dropped. The usual multi-label benchmark
 then keeps only the topics with at least one training and one test story — 90 of the topic categories (the
 "90-topic rule") — and drops the stories left with none of them: 7,770 training and 3,019 test stories remain
-(often quoted as 7,769 / 3,019). A validation split (``validation_fraction`` of the training stories) is then
-carved at random, seeded, from the training stories; the test split is Lewis's TEST as is.
+(often quoted as 7,769 / 3,019). A validation split (about ``validation_fraction`` of the training stories) is
+then carved from them, seeded and stratified on the topics (:func:`~sgm_mlc.data.splits.stratified_split`: every
+topic with two training stories has one in validation, none loses its last training story); the test split is
+Lewis's TEST as is.
 
 A story's text is its ``<TITLE>`` and ``<BODY>`` joined by a newline (either may be missing; a
 ``<TEXT TYPE="UNPROC">`` story, which has neither, keeps its whole text — 61 of the kept stories), with SGML
@@ -32,7 +34,7 @@ from typing import Any
 
 from sgm_mlc.data.base import Example
 from sgm_mlc.data.download import extract_archive, fetch
-from sgm_mlc.data.splits import carve_split
+from sgm_mlc.data.splits import stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -303,17 +305,23 @@ class Reuters21578:
         self.skipped = dict(sorted(skipped.items()))
         self.flagged = flag_suspicious_decoding(documents)
         selected, topics = modapte(documents)
-        train_ids = [str(d.newid) for d in selected if d.lewissplit == "TRAIN"]
-        valid_ids = carve_split(train_ids, params["validation_fraction"], params["seed"])
+        train = [d for d in selected if d.lewissplit == "TRAIN"]
+        kept = set(topics)
+        valid_ids = stratified_split(
+            [str(d.newid) for d in train],
+            [kept.intersection(d.topics) for d in train],
+            params["validation_fraction"],
+            params["seed"],
+        )
         examples = to_examples(selected, topics, valid_ids)
         log.info(
             "%s: %d records read, %d kept (train %d, valid %d, test %d), %d topics, skipped %s, in %.1f s",
             self.name,
             len(documents),
             len(examples),
-            len(train_ids) - len(valid_ids),
+            len(train) - len(valid_ids),
             len(valid_ids),
-            len(examples) - len(train_ids),
+            len(examples) - len(train),
             len(topics),
             self.skipped or "none",
             time.perf_counter() - started,

@@ -69,7 +69,7 @@ import numpy as np
 
 from sgm_mlc.atomic import write_json, write_text
 from sgm_mlc.data.base import Example
-from sgm_mlc.data.splits import carve_split
+from sgm_mlc.data.splits import carve_split, stratified_split
 
 CORPUS_FILENAME = "synthetic.jsonl"
 STRUCTURE_FILENAME = "planted_structure.json"
@@ -431,9 +431,10 @@ class SyntheticDataset:
     def parse(self, params: dict[str, Any], raw_dir: Path) -> list[Example]:
         """Read ``synthetic.jsonl`` back and assign splits.
 
-        ``test`` is ``carve_split(ids, test_fraction, seed)``; ``valid`` is carved from the remaining documents
-        with ``carve_split(rest, validation_fraction, seed + 1)`` (so it is ``validation_fraction`` of the
-        non-test documents); everything else is ``train``. Examples come back sorted by id.
+        ``test`` is ``carve_split(ids, test_fraction, seed)`` (at random); ``valid`` is carved from the remaining
+        documents with ``stratified_split(rest, their labels, validation_fraction, seed + 1)`` (so it is about
+        ``validation_fraction`` of the non-test documents, stratified on the labels); everything else is ``train``.
+        Examples come back sorted by id.
         """
         path = Path(raw_dir) / CORPUS_FILENAME
         try:
@@ -456,8 +457,10 @@ class SyntheticDataset:
         seed = int(params["seed"])
         ids = [record[0] for record in records]
         test = carve_split(ids, float(params["test_fraction"]), seed)
-        rest = [i for i in ids if i not in test]
-        valid = carve_split(rest, float(params["validation_fraction"]), seed + 1)
+        rest = [(i, ls) for i, _, ls in records if i not in test]
+        valid = stratified_split(
+            [i for i, _ in rest], [ls for _, ls in rest], float(params["validation_fraction"]), seed + 1
+        )
         examples = [
             Example(id=i, text=t, labels=ls, split="test" if i in test else "valid" if i in valid else "train")
             for i, t, ls in records

@@ -1,11 +1,11 @@
 """Your own labelled data (``kind: table`` in ``params.yaml``): CSV, TSV, JSON lines or Parquet.
 
-Files: ``files.all`` (one file; each example's split drawn from its id and ``seed`` by
-:func:`~sgm_mlc.data.splits.hashed_split` with ``test_fraction`` and ``validation_fraction``), or ``files.train``
-and ``files.test`` (and ``files.valid``; without it the validation split is drawn from train the same way). Each
-file is a local ``path`` or a ``url`` with its ``sha256``; the download step copies or fetches it into the
-dataset's raw folder as ``<split><suffix>``, so the error messages below name that copy (line numbers are the
-same as in the original).
+Files: ``files.all`` (one file; about ``test_fraction`` of its examples carved as test, then about
+``validation_fraction`` of them as validation, each by :func:`~sgm_mlc.data.splits.stratified_split`, seeded by
+``seed`` and ``seed + 1``), or ``files.train`` and ``files.test`` (and ``files.valid``; without it about
+``validation_fraction`` of train is carved as validation the same way, seeded by ``seed``). Each file is a local
+``path`` or a ``url`` with its ``sha256``; the download step copies or fetches it into the dataset's raw folder as
+``<split><suffix>``, so the error messages below name that copy (line numbers are the same as in the original).
 
 Columns (``text_column``, ``labels_column``, optional ``id_column``) are named, or given by position (0 is the
 first) in a CSV/TSV file without a header (``header: false``) or a Parquet file. Labels are
@@ -17,7 +17,8 @@ first) in a CSV/TSV file without a header (``header: false``) or a Parquet file.
 A document's labels keep their order in the file (its natural order), repeats dropped. An example with no label
 is skipped and counted (``skipped["no_labels"]``). A missing column, an empty text, an unknown label id, a
 label list that is not one: one error naming the file and line, and what to fix. Without ``id_column`` an
-example's id is ``<file name>:<line>``. Every file is read as a stream.
+example's id is ``<file name>:<line>``. Every file is read as a stream; a file that splits are carved from is read
+twice, first for the ids and labels of its examples (held in memory: the stratification needs them all).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 from sgm_mlc.data.base import SPLITS, Example
 from sgm_mlc.data.download import fetch
 from sgm_mlc.data.parquet import streaming_reader
-from sgm_mlc.data.splits import hashed_split
+from sgm_mlc.data.splits import stratified_split
 
 FORMAT_OF_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 SUFFIX_OF_FORMAT = {value: key for key, value in FORMAT_OF_SUFFIX.items()}
@@ -83,8 +84,9 @@ class TableDataset:
         self.skipped.clear()
         names = read_label_names(raw_dir / LABEL_NAMES_FILE) if params.get("label_names") else None
         for role, path in self.files(params, raw_dir):
+            carved = self.carved_splits(role, path, params, names)
             for record in read_records(path, params):
-                example = to_example(record, params, names, self.split_of(role, record, params))
+                example = to_example(record, params, names, carved.get(record.example_id, role))
                 if example.labels:
                     yield example
                 else:
@@ -94,13 +96,32 @@ class TableDataset:
         suffix = SUFFIX_OF_FORMAT[table_format(params)]
         return [(role, raw_dir / f"{role}{suffix}") for role in ("all",) + SPLITS if role in params["files"]]
 
-    @staticmethod
-    def split_of(role: str, record: Record, params: dict[str, Any]) -> str:
-        if role == "all":
-            return hashed_split(record.example_id, params["seed"], params["test_fraction"], params["validation_fraction"])
+    def carved_splits(self, role: str, path: Path, params: dict[str, Any], names: list[str] | None) -> dict[str, str]:
+        """Example id → split for the labelled examples of ``path`` when splits are carved from it (``all``, or
+        ``train`` without ``files.valid``, whose ids absent from the answer stay train); empty for a file that is
+        one split."""
         if role == "train" and "valid" not in params["files"]:
-            return hashed_split(record.example_id, params["seed"], 0.0, params["validation_fraction"])
-        return role
+            pool = labelled_examples(path, params, names)
+            valid = stratified_split(list(pool), list(pool.values()), params["validation_fraction"], params["seed"])
+            return dict.fromkeys(valid, "valid")
+        if role != "all":
+            return {}
+        test_fraction, validation_fraction = params["test_fraction"], params["validation_fraction"]
+        if test_fraction + validation_fraction >= 1:
+            raise TableError(
+                f"datasets.{self.name}: test_fraction {test_fraction} + validation_fraction {validation_fraction} "
+                "leaves nothing for train; make their sum less than 1"
+            )
+        pool = labelled_examples(path, params, names)
+        test = stratified_split(list(pool), list(pool.values()), test_fraction, params["seed"])
+        rest = {example_id: labels for example_id, labels in pool.items() if example_id not in test}
+        # validation_fraction is a share of the whole file, hence a larger share of what the test split leaves.
+        rest_fraction = validation_fraction / (1 - test_fraction)
+        valid = stratified_split(list(rest), list(rest.values()), rest_fraction, params["seed"] + 1)
+        return {
+            example_id: "test" if example_id in test else "valid" if example_id in valid else "train"
+            for example_id in pool
+        }
 
     def describe_split(self, params: dict[str, Any], raw_dir: Path, split: str) -> str:
         """Where the examples of ``split`` come from, for an error that finds it empty."""
@@ -109,7 +130,10 @@ class TableDataset:
             return f"{raw_dir / (split + suffix)} has no example with a label"
         source = "all" if "all" in params["files"] else "train"
         fraction = "test_fraction" if split == "test" else "validation_fraction"
-        return f"none of {raw_dir / (source + suffix)} was drawn into it: raise {fraction} or give files.{split}"
+        return (
+            f"none of {raw_dir / (source + suffix)} was carved into it: raise {fraction}, give files.{split}, or add "
+            "examples (a label's only training example stays in train)"
+        )
 
     def locate(self, params: dict[str, Any], raw_dir: Path, example_id: str) -> list[str]:
         """``file:line`` of every record whose id is ``example_id`` (for the duplicate-id error)."""
@@ -119,6 +143,17 @@ class TableDataset:
             for record in read_records(path, params)
             if record.example_id == example_id
         ]
+
+
+def labelled_examples(path: Path, params: dict[str, Any], names: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """Id → labels of every example of ``path`` with a label (a first pass, for the stratification). A repeated id
+    keeps its first labels here: preprocessing stops on it, naming every line that has it."""
+    pool: dict[str, tuple[str, ...]] = {}
+    for record in read_records(path, params):
+        labels = to_example(record, params, names, split="train").labels  # the split is not read here
+        if labels:
+            pool.setdefault(record.example_id, labels)
+    return pool
 
 
 def table_format(params: dict[str, Any]) -> str:

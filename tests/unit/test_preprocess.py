@@ -67,6 +67,25 @@ def test_a_stream_larger_than_a_row_group_is_written_in_row_groups_with_token_id
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted([EXAMPLES_FILE, VOCABULARY_FILE, CARD_FILE])
 
 
+class DeclaredLabels(StreamedDataset):
+    """A dataset with a fixed label set, some of which its examples lack."""
+
+    def label_names(self, params, raw_dir) -> list[str]:
+        return ["cat", "dog", "bird", "fish"]
+
+
+def test_the_card_names_the_labels_each_split_lacks(tmp_path):
+    examples = [Example("a", "x", ("cat", "dog"), "train"), Example("b", "x", ("bird",), "train"),
+                Example("c", "x", ("dog",), "valid"), Example("d", "x", ("cat", "bird"), "test")]
+    card = preprocess(DeclaredLabels(examples), {}, TEXT_PARAMS, tmp_path / "raw", tmp_path / "out")
+    assert card["labels_missing"] == {
+        "train": {"count": 1, "names": ["fish"]},
+        "valid": {"count": 3, "names": ["cat", "bird", "fish"]},
+        "test": {"count": 2, "names": ["dog", "fish"]},
+    }
+    assert json.loads((tmp_path / "out" / CARD_FILE).read_text())["labels_missing"] == card["labels_missing"]
+
+
 def test_image_examples_keep_their_image_and_have_no_tokens(tmp_path):
     images = [Example(f"im{i}", "", ("cat",), split, image=f"train2017/{i:012d}.jpg")
               for i, split in enumerate(["train", "valid", "test"])]

@@ -69,6 +69,8 @@ def _fabricate(root: Path, params: dict) -> None:
         "dataset": "synthetic", "documents": 200, "labels": len(LABELS), "label_cardinality": 2.1,
         "splits": {"train": {"documents": 120, "label_frequencies": frequencies},
                    "valid": {"documents": 20}, "test": {"documents": TEST_DOCUMENTS}},
+        "labels_missing": {"train": {"count": 0, "names": []}, "valid": {"count": 6, "names": LABELS},
+                           "test": {"count": 1, "names": ["l5"]}},
     })
     for run in plan.runs:
         noise = NOISE[run.variant if run.variant in NOISE else run.model] + 0.01 * run.seed
@@ -221,6 +223,10 @@ def test_markdown_and_figures(built):
         assert (out / "figures" / name).read_bytes().startswith(b"\x89PNG")
         assert f"](figures/{name})" in markdown
     assert "| sgm ([s1](" in markdown and "[s2](" in markdown and "†" in markdown
+
+
+def test_dataset_section_names_the_labels_a_split_lacks(built):
+    assert "Labels with no document: 6 in valid (l0, l1, l2, l3, l4, …); 1 in test (l5)." in built["html"]
 
 
 def test_provenance(built):

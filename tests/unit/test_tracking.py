@@ -4,6 +4,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from sgm_mlc.tracking.dataset_card import card_metrics
 from sgm_mlc.tracking.runs import (
     RUN_KEY_TAG,
     TrackingStoreUnavailable,
@@ -77,6 +78,19 @@ def test_log_run_twice_keeps_one_run_with_params_metrics_and_artifacts(store, ex
     assert run.info.status == "FINISHED"
     assert [a.path for a in store.list_artifacts(run_id)] == ["card.json"]
     assert len(store.search_runs([run.info.experiment_id])) == 1
+
+
+def test_card_metrics_count_the_labels_each_split_lacks():
+    split = {"documents": 4, "labels_used": 2, "label_cardinality": 1.5}
+    card = {
+        "documents": 12, "labels": 3, "label_cardinality": 1.5, "vocabulary_size": 10, "skipped_records": {"x": 2},
+        "splits": {"train": split, "valid": split, "test": split},
+        "unknown_token_rate": {"train": 0.0, "valid": 0.1, "test": 0.2},
+        "labels_missing": {"train": {"count": 0, "names": []}, "valid": {"count": 1, "names": ["c"]},
+                           "test": {"count": 1, "names": ["b"]}},
+    }
+    metrics = card_metrics(card)
+    assert [metrics[f"{split}.labels_missing"] for split in ("train", "valid", "test")] == [0, 1, 1]
 
 
 def test_flatten_and_uri_override(monkeypatch):

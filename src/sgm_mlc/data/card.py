@@ -71,6 +71,16 @@ class CardCounter:
         }
 
 
+def labels_missing(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per split, the labels of ``card["label_names"]`` that no document of the split has: ``{"count": k, "names":
+    [...]}`` in ``label_names`` order (a label missing from validation is one that model selection cannot see)."""
+    missing = {}
+    for split, counts in card["splits"].items():
+        names = [name for name in card["label_names"] if name not in counts["label_frequencies"]]
+        missing[split] = {"count": len(names), "names": names}
+    return missing
+
+
 def length_statistics(lengths: Counter) -> dict[str, float]:
     """Mean, median (the upper one of an even count) and maximum of a histogram ``length → documents``."""
     total = sum(lengths.values())

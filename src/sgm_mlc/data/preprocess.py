@@ -23,7 +23,7 @@ import numpy as np
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.base import MODALITIES, SPLITS, Dataset, Example
-from sgm_mlc.data.card import CardCounter
+from sgm_mlc.data.card import CardCounter, labels_missing
 from sgm_mlc.data.parquet import (
     EXAMPLES_SCHEMA,
     ROW_GROUP_ROWS,
@@ -63,6 +63,7 @@ def preprocess(
         unknown_rate = _write_token_ids(staging, vocabulary, dataset.modality, out_dir / EXAMPLES_FILE)
     card = counter.card()
     card["label_names"] = label_names(dataset, dataset_params, raw_dir, card)
+    card["labels_missing"] = labels_missing(card)
     card["preprocess"] = dict(text_params)
     card["vocabulary_size"] = len(vocabulary)
     card["skipped_records"] = dict(getattr(dataset, "skipped", {}))

@@ -20,6 +20,8 @@ from sgm_mlc.report.tables import (
     order_table,
 )
 
+NAMED_MISSING_LABELS = 5  # the card.json lists them all
+
 
 def dataset_section(results: Results, comparisons: Comparisons, dataset: str) -> Section:
     """Main results, ablations, label orders, cross-dataset runs and interpretability examples of ``dataset``."""
@@ -48,12 +50,20 @@ def dataset_section(results: Results, comparisons: Comparisons, dataset: str) ->
 
 
 def card_summary(results: Results, dataset: str) -> str:
-    """The dataset's size, splits and label counts from its card."""
+    """The dataset's size, splits and label counts from its card, and the labels a split has no document of."""
     card = results.card(dataset)
     splits = ", ".join(f"{split['documents']} {name}" for name, split in card["splits"].items())
+    gaps = [
+        f"{missing['count']} in {split} ({', '.join(missing['names'][:NAMED_MISSING_LABELS])}"
+        f"{', …' if missing['count'] > NAMED_MISSING_LABELS else ''})"
+        for split, missing in card["labels_missing"].items()
+        if missing["count"]
+    ]
+    coverage = f"Labels with no document: {'; '.join(gaps)}." if gaps else "Every label has a document in every split."
     return (
         f"{dataset}: {card['documents']} documents ({splits}), {card['labels']} labels, "
-        f"{card['label_cardinality']:.2f} labels per document on average (data/processed/{dataset}/card.json)."
+        f"{card['label_cardinality']:.2f} labels per document on average (data/processed/{dataset}/card.json). "
+        f"{coverage}"
     )
 
 

@@ -29,6 +29,7 @@ def card_metrics(card: dict[str, Any]) -> dict[str, float]:
         metrics[f"{split}.labels_used"] = figures["labels_used"]
         metrics[f"{split}.label_cardinality"] = figures["label_cardinality"]
         metrics[f"{split}.unknown_token_rate"] = card["unknown_token_rate"][split]
+        metrics[f"{split}.labels_missing"] = card["labels_missing"][split]["count"]
     return metrics
 
 

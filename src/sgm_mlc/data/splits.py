@@ -78,10 +78,10 @@ def repair_split(indicator: np.ndarray, carved: np.ndarray, fraction: float, pri
     then column):
 
     1. a label with every document carved gets one back: the one whose return leaves the fewest labels without a
-       carved document;
+       carved document, then the lowest rank;
     2. a label with at least two documents and none carved gets one carved: among its documents each of whose
        labels keeps another document in the rest, the one that serves the most labels still without a carved
-       document;
+       document, then the lowest rank;
     3. while the carved side holds more (fewer) than ``round(fraction * documents)``, one document goes back
        (is carved): among those each of whose labels keeps another document on the side it leaves, the one that
        brings the labels' carved counts closest to their shares (``sum |carved - fraction * documents|`` over

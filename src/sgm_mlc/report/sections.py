@@ -6,6 +6,7 @@ import statistics
 
 from sgm_mlc.experiment.plan import NEURAL_MODELS, Run
 from sgm_mlc.report import figures
+from sgm_mlc.report.budgets import budget_table, study_table
 from sgm_mlc.report.collect import Results
 from sgm_mlc.report.comparisons import Comparisons
 from sgm_mlc.report.document import Block, Facts, Figure, MetricCell, Paragraph, Section, Table
@@ -27,7 +28,14 @@ def dataset_section(results: Results, comparisons: Comparisons, dataset: str) ->
     """Main results, ablations, label orders, cross-dataset runs and interpretability examples of ``dataset``."""
     section = Section(f"Dataset {dataset}", [Paragraph(card_summary(results, dataset))])
     main = main_table(results, comparisons, dataset)
-    main_blocks = [main, Paragraph(" ".join(main_findings(main)))]
+    main_blocks: list[Block] = []
+    if results.plan.tables[dataset].tuned:
+        tuned = main_table(results, comparisons, dataset, tuned=True)
+        main_blocks += [tuned, Paragraph(" ".join(main_findings(tuned)))]
+    main_blocks += [main, Paragraph(" ".join(main_findings(main))), budget_table(results, dataset)]
+    studies = study_table(results, dataset)
+    if studies is not None:
+        main_blocks.append(studies)
     image_tagging = image_tagging_table(results, dataset)
     if image_tagging is not None:
         main_blocks.append(image_tagging)

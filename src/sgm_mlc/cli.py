@@ -305,7 +305,7 @@ def run_evaluate_cross_dataset(args: argparse.Namespace) -> None:
     check_run_files(args)
     limit_threads(args.threads)
     evaluate_cross_dataset(
-        args.model, params, args.processed, args.features, args.label_order, args.model_dir,
+        args.model, params, args.processed, args.features, args.label_order, args.model_dir, args.decision,
         args.target_processed, args.label_map, args.out, args.target_features,
     )
 
@@ -437,7 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
     sub.add_argument("--out", type=Path, required=True)
 
-    sub = command("evaluate", run_evaluate, "decode validation and test; write metrics.json and predictions.parquet")
+    sub = command(
+        "evaluate", run_evaluate,
+        "decode validation and test; write decision.json (fitted on validation), metrics.json and predictions.parquet",
+    )
     add_run_arguments(sub)
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
@@ -454,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(sub)
     sub.add_argument("--model-dir", type=Path, required=True)
+    sub.add_argument("--decision", type=Path, required=True, help="the run's results/evaluation/<run>/decision.json")
     sub.add_argument("--target", required=True, help="the dataset evaluated on")
     sub.add_argument("--target-processed", type=Path, required=True, help="data/processed/<target dataset>")
     sub.add_argument("--label-map", type=Path, required=True, help="workflow/label_maps/<dataset>__<target>.tsv")

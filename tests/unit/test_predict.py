@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.decoding import BeamSearch, GreedySearch
+from sgm_mlc.experiment.runner import evaluate_model
 from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.predict import load_trained_model
 from sgm_mlc.predict.bundle import pipeline_bundle
@@ -109,10 +110,11 @@ def test_the_replay_gives_the_decodings_steps_and_end_probability(runs, texts, s
 
 def test_set_and_linear_models_have_no_attention(runs, texts):
     cnn = load_trained_model(runs["cnn"])
-    threshold = cnn.params["training"]["set_threshold"]
+    threshold = dict(zip(cnn.labels, cnn.decision.rule.thresholds))  # the tiny run's rule is a threshold rule
     for prediction in cnn.predict(texts):
         assert prediction.end_probability is None
-        assert all(label.attended_words is None and label.probability >= threshold for label in prediction.labels)
+        assert all(label.attended_words is None for label in prediction.labels)
+        assert all(label.probability >= threshold[label.label] for label in prediction.labels)
     for prediction in load_trained_model(runs["br"], allow_pickle=True).predict(texts):
         assert prediction.record()["attended_words"] == [None] * len(prediction.labels)
         assert prediction.end_probability is None
@@ -137,11 +139,14 @@ def test_attended_words_sum_a_words_occurrences():
 def test_a_saved_bundle_predicts_as_the_run_folder(runs, texts, tmp_path):
     bundle = pipeline_bundle(runs["sgm"])
     folder = bundle.save(tmp_path / "bundle")
-    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "label_vocab.json", "model.pt", "vocab.json"]
+    expected = ["bundle.json", "decision.json", "label_vocab.json", "model.pt", "vocab.json"]
+    assert sorted(p.name for p in folder.iterdir()) == expected
     assert load_trained_model(folder).predict(texts) == load_trained_model(runs["sgm"]).predict(texts)
     assert pipeline_bundle(runs["sgm"]).digest() == bundle.digest()
     linear = pipeline_bundle(runs["br"]).save(tmp_path / "linear")
-    assert sorted(p.name for p in linear.iterdir()) == ["bundle.json", "label_vocab.json", "model.joblib"]
+    assert sorted(p.name for p in linear.iterdir()) == [
+        "bundle.json", "decision.json", "label_vocab.json", "model.joblib"
+    ]
 
 
 def test_a_pickle_from_outside_the_project_is_refused_unless_allowed(runs, tmp_path, monkeypatch, texts):
@@ -170,6 +175,44 @@ def test_missing_files_are_named_with_what_builds_them(runs, tmp_path):
     rebuild = f"params.json is missing: .* --force results/evaluation/{run}/metrics.json"
     with pytest.raises(FileNotFoundError, match=rebuild):
         load_trained_model(project / f"results/models/{run}")
+    run = "synthetic/cnn/default/frequency/seed13"
+    (project / f"results/evaluation/{run}/decision.json").unlink()
+    rebuild = f"decision.json is missing: .* --force results/evaluation/{run}/metrics.json"
+    with pytest.raises(FileNotFoundError, match=rebuild):
+        load_trained_model(project / f"results/models/{run}")
+
+
+@pytest.mark.parametrize("rule", ["global", "per_label", "rank_cut"])
+@pytest.mark.parametrize("model_name", ["br", "cnn"])
+def test_prediction_applies_the_rule_the_evaluation_chose(runs, test_split, texts, tmp_path, model_name, rule):
+    """Re-evaluated offering one rule only, the run predicts raw text as its evaluation predicted the test split."""
+    project = tmp_path / "project"
+    shutil.copytree(project_root(runs[model_name]), project)
+    run_dir = project / runs[model_name].relative_to(project_root(runs[model_name]))
+    evaluation = project / "results/evaluation" / run_dir.relative_to(project / "results/models")
+    params = json.loads((evaluation / "params.json").read_text(encoding="utf-8"))
+    params["decision"]["rules"] = [rule]
+    data = project / "data/processed/synthetic"
+    order = project / "results/label_orders/synthetic/frequency"
+    evaluate_model(model_name, params, data, project / "results/embeddings/synthetic", order, run_dir, evaluation)
+    assert json.loads((evaluation / "decision.json").read_text(encoding="utf-8"))["rule"] == rule
+
+    predictions = [p.record() for p in load_trained_model(run_dir, allow_pickle=True).predict(texts)]
+    expected = evaluation_rows(run_dir, test_split["id"])
+    assert [p["labels"] for p in predictions] == [list(labels) for labels in expected["predicted_labels"]]
+    if rule == "rank_cut":  # the rule, not the model's own cut, made them: k labels each
+        k = json.loads((evaluation / "decision.json").read_text(encoding="utf-8"))["k"]
+        assert {len(p["labels"]) for p in predictions} == {k}
+
+
+def test_a_sequence_model_keeps_its_decoded_labels(runs):
+    """Trained with the sequence loss only, sgm fits no decision rule: its decoded labels are its predictions."""
+    evaluation = project_root(runs["sgm"]) / "results/evaluation/synthetic/sgm/default/frequency/seed13"
+    decision = json.loads((evaluation / "decision.json").read_text(encoding="utf-8"))
+    assert decision["rule"] is None and decision["applied"] is False and decision["thresholds"] is None
+    metrics = json.loads((evaluation / "metrics.json").read_text(encoding="utf-8"))
+    assert "decision" not in metrics["test"]
+    assert load_trained_model(runs["sgm"]).decision.rule is None
 
 
 # --- command line --------------------------------------------------------------------------------------------

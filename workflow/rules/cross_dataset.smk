@@ -7,6 +7,7 @@ rule evaluate_cross_dataset:
         unpack(run_inputs),
         unpack(cross_dataset_target_inputs),
         summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
+        decision="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/decision.json",
         label_map="workflow/label_maps/{dataset}__{target}.tsv",
     output:
         metrics=report(
@@ -38,7 +39,8 @@ rule evaluate_cross_dataset:
         "python -m sgm_mlc evaluate-cross-dataset --dataset {wildcards.dataset} --target {wildcards.target}"
         " --model {wildcards.model} --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
         " --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
-        " --model-dir {params.model_dir} --target-processed {params.target_dir} {params.target_features}"
+        " --model-dir {params.model_dir} --decision {input.decision}"
+        " --target-processed {params.target_dir} {params.target_features}"
         " --label-map {input.label_map}"
         " --threads {threads} --out {params.out_dir} --config {params.config:q} > {log} 2>&1"
 

@@ -1,6 +1,7 @@
 # ---------------------------------------------------------------------------------------------------------
-# evaluate_model: decode (greedy or batched beam search) or predict the validation and test splits with the
-# best epoch's weights; metrics.json and the predictions table
+# evaluate_model: decode (greedy or batched beam search) or score the validation and test splits with the
+# best epoch's weights; the decision rule fitted on the validation scores (decision.json), metrics.json and the
+# predictions table
 # ---------------------------------------------------------------------------------------------------------
 rule evaluate_model:
     input:
@@ -15,6 +16,7 @@ rule evaluate_model:
             labels={"model": "{model}", "variant": "{variant}", "order": "{order}", "seed": "{seed}"},
         ),
         predictions="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/predictions.parquet",
+        decision="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/decision.json",
     params:
         config=evaluate_config,
         processed_dir=lambda wildcards, input: Path(input.examples).parent,

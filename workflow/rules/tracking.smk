@@ -49,6 +49,7 @@ rule log_training_run:
         experiment="results/tracking/experiment.json",
         summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
         metrics="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/metrics.json",
+        decision="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/decision.json",
     output:
         "results/tracking/{dataset}/{model}/{variant}/{order}/seed{seed}/run.json",
     params:

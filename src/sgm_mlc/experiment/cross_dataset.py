@@ -4,7 +4,8 @@
   ``examples.parquet``) go through A's word vocabulary, words A never saw becoming A's unknown word (the
   linear models' TF-IDF features ignore them); the model is loaded and decodes exactly as A's own evaluation
   does (:func:`~sgm_mlc.experiment.linear.predict_linear`,
-  :func:`~sgm_mlc.experiment.neural.load_trained_network`).
+  :func:`~sgm_mlc.experiment.neural.load_trained_network`), applying the decision rule A's evaluation fitted on
+  A's validation split (its ``decision.json``).
 * **Labels.** The model predicts in A's label space; the label map (:mod:`sgm_mlc.labels.label_map`) turns each
   predicted sequence into B's labels (order kept, A labels outside the map dropped, a B label reached twice
   kept once, with the step probability of its first A label). Only the map's B labels are scored, as columns
@@ -26,11 +27,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.data.preprocess import CARD_FILE, EXAMPLES_FILE
+from sgm_mlc.decision import Decision
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.experiment.runner import LINEAR_MODELS, run_inputs
@@ -55,15 +58,17 @@ def evaluate_cross_dataset(
     source_features: Path | None,
     source_order_dir: Path,
     model_dir: Path,
+    decision_file: Path,
     target_processed: Path,
     label_map_path: Path,
     out_dir: Path,
     target_features: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the run in ``model_dir`` (trained on ``source_processed`` with the label order in
-    ``source_order_dir``; ``source_features`` for neural models) on the test split of ``target_processed``,
-    through the label map at ``label_map_path`` (see the module docstring). Images of the target are read from
-    its features (``target_features``, made the way the source's were); an image without features is left out.
+    ``source_order_dir``; ``source_features`` for neural models; its evaluation's ``decision_file``) on the test
+    split of ``target_processed``, through the label map at ``label_map_path`` (see the module docstring). Images
+    of the target are read from its features (``target_features``, made the way the source's were); an image
+    without features is left out.
 
     Writes ``metrics.json`` (``{"test": report, "label_map": facts}``) and ``predictions.parquet`` (the
     evaluation's schema, test rows only, mapped labels only) into ``out_dir`` atomically; returns the metrics.
@@ -89,7 +94,8 @@ def evaluate_cross_dataset(
         documents = SplitData(list(test["id"]), encoded, [[] for _ in range(len(test))])
     ids = documents.ids
 
-    predict = load_predictor(model_name, params, inputs, source_features, model_dir)
+    decision = Decision.load(decision_file, inputs.label_ranking)
+    predict = load_predictor(model_name, params, inputs, source_features, model_dir, decision)
     started = time.perf_counter()
     sequences, probabilities, source_scores = predict(documents)
     seconds = time.perf_counter() - started
@@ -116,17 +122,24 @@ def evaluate_cross_dataset(
 
 
 def load_predictor(
-    model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path | None, model_dir: Path
+    model_name: str,
+    params: dict[str, Any],
+    inputs: RunInputs,
+    features_dir: Path | None,
+    model_dir: Path,
+    decision: Decision,
 ) -> Predictor:
     """The trained model of ``model_dir`` as a function from documents (:class:`SplitData`) to predicted label
-    sequences in the run's label space and their step probabilities, as the run's own evaluation predicts."""
+    sequences in the run's label space and their step probabilities, as the run's own evaluation predicts (with
+    its ``decision``, where the evaluation applied it)."""
+    ranking = inputs.label_ranking
     if model_name in LINEAR_MODELS:
         from sgm_mlc.experiment.linear import MODEL_FILE, predict_linear
         from sgm_mlc.models.linear import load
 
         linear_model = load(model_dir / MODEL_FILE)
-        return lambda documents: (*predict_linear(linear_model, documents.documents, inputs.label_ranking), None)
-    from sgm_mlc.experiment.neural import encode_split, load_trained_network
+        return lambda documents: (*predict_linear(linear_model, documents.documents, ranking, decision.rule), None)
+    from sgm_mlc.experiment.neural import decided_set_labels, encode_split, load_trained_network
 
     if features_dir is None:
         raise ValueError(f"{model_name} is a neural model: give the source dataset's embeddings folder")
@@ -134,8 +147,10 @@ def load_predictor(
 
     def predict(documents: SplitData) -> tuple[list[list[str]], list[list[float]], list[list[float]]]:
         predictions = network.predict(encode_split(inputs, documents, params["training"]["max_source_length"]))
-        steps = [list(p.step_probabilities) for p in predictions]
-        return label_names_of(predictions, inputs.label_ranking), steps, [list(p.label_scores) for p in predictions]
+        scores = [list(p.label_scores) for p in predictions]
+        if decision.applied:
+            return *decided_set_labels(decision.rule, np.asarray(scores, dtype=float), ranking), scores
+        return label_names_of(predictions, ranking), [list(p.step_probabilities) for p in predictions], scores
 
     return predict
 

@@ -1,4 +1,4 @@
-"""Predictions to metrics and to the predictions table."""
+"""Predictions to metrics and to the predictions table; the decision rule fitted on the validation split."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sgm_mlc.atomic import atomic_path
-from sgm_mlc.experiment.inputs import SplitData
+from sgm_mlc.decision import Decision, DecisionRule, DecisionSettings, fit_decision
+from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.metrics.image_tagging import image_tagging_report
-from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
+from sgm_mlc.metrics.multilabel import multilabel_report, precision_recall_f1, to_multi_hot
 from sgm_mlc.models.label_ids import FIRST_LABEL
 from sgm_mlc.training.tasks import Prediction
 
 log = logging.getLogger(__name__)
+
+SPLITS = ("valid", "test")  # the validation split first: the decision rule is fitted on it
+DECISION_AVERAGES = ("micro", "macro")
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -52,6 +56,48 @@ def split_report(
     if label_scores is not None:
         report |= image_tagging_report(y_true, y_pred, np.asarray(label_scores, dtype=float))
     return report
+
+
+def validation_decision(
+    scores: np.ndarray, inputs: RunInputs, params: dict[str, Any], cut: float | None, applied: bool, described: str
+) -> Decision:
+    """The decision rule of params.yaml's ``decision`` section fitted on the validation split's ``scores``
+    ``(n_valid, n_labels)`` (in ``inputs.label_ranking`` order); no other split is ever seen. ``cut``, ``applied``
+    and ``described`` as :func:`~sgm_mlc.decision.fit_decision` takes them."""
+    valid = inputs.splits["valid"]
+    truth = to_multi_hot(valid.label_sequences, inputs.label_ranking)
+    settings = DecisionSettings.from_params(params["decision"])
+    return fit_decision(scores, truth, inputs.label_ranking, settings, cut, applied, described)
+
+
+def decided_labels(rule: DecisionRule, scores: np.ndarray, ranking: Sequence[str]) -> list[list[str]]:
+    """The labels ``rule`` predicts from ``scores`` ``(n, n_labels)`` (in ``ranking`` order), each row's highest
+    score first (ties: the earlier label of ``ranking``)."""
+    predicted = rule.apply(scores)
+    sequences = []
+    for row_predicted, row_scores in zip(predicted, scores):
+        chosen = np.flatnonzero(row_predicted)
+        chosen = chosen[np.argsort(-row_scores[chosen], kind="stable")]
+        sequences.append([ranking[j] for j in chosen])
+    return sequences
+
+
+def decision_report(
+    decision: Decision, split: SplitData, ranking: Sequence[str], before: np.ndarray, after: np.ndarray
+) -> dict[str, Any]:
+    """A split's ``decision`` block of metrics.json: the rule chosen on validation, whether it is ``applied``, and
+    the micro and macro precision, recall and F1 ``before`` it (the model's own prediction: its fixed cut, or a
+    sequence model's decoded labels) and ``after`` it, both ``(n_examples, n_labels)`` 0/1."""
+    y_true = to_multi_hot(split.label_sequences, ranking)
+
+    def rates(y_pred: np.ndarray) -> dict[str, float]:
+        return {
+            f"{average}_{name}": value
+            for average in DECISION_AVERAGES
+            for name, value in zip(("precision", "recall", "f1"), precision_recall_f1(y_true, y_pred, average))
+        }
+
+    return {"rule": decision.rule.name, "applied": decision.applied, "before": rates(before), "after": rates(after)}
 
 
 def log_split_metrics(split_name: str, report: dict[str, Any], documents: int, seconds: float) -> None:

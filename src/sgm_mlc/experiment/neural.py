@@ -10,20 +10,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.download import sha256_of
+from sgm_mlc.decision import DECISION_FILE, Decision, DecisionRule
 from sgm_mlc.experiment.evaluation import (
+    SPLITS,
+    decided_labels,
+    decision_report,
     label_names_of,
     label_scores_of,
     log_split_metrics,
     split_report,
+    validation_decision,
     write_predictions,
 )
 from sgm_mlc.embeddings import VECTORS_FILE
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.features import META_FILE
+from sgm_mlc.metrics.multilabel import to_multi_hot
+from sgm_mlc.models.names import SET_LOSSES
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
 from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
@@ -31,6 +39,9 @@ from sgm_mlc.training.loop import BEST_MODEL_FILE, EpochCallback, TrainingConfig
 from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
 
 log = logging.getLogger(__name__)
+
+SIGMOIDS = "sigmoid probabilities"
+REPLAYED = "each label's highest probability over the steps of the decoded sequence replayed (training.tasks)"
 
 TRAINING_CONFIG_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "patience",
@@ -190,23 +201,63 @@ def load_trained_network(
 def evaluate_neural(
     model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path, model_dir: Path, out_dir: Path
 ) -> dict[str, Any]:
-    """Decode the validation and test splits with the best epoch's weights; write metrics and predictions."""
+    """Predict the validation and test splits with the best epoch's weights; fit the decision rule on the
+    validation split's label scores; write the decision, metrics and predictions.
+
+    A set model predicts the labels of the decision rule. A sequence model keeps its decoded labels; trained with
+    a set loss, the rule fitted on its replayed label scores is reported beside them (``applied: false``).
+    """
     network = load_trained_network(model_name, params, inputs, features_dir, model_dir)
+    ranking = inputs.label_ranking
+    outputs, seconds = {}, {}
+    for split_name in SPLITS:
+        encoded = encode_split(inputs, inputs.splits[split_name], params["training"]["max_source_length"])
+        started = time.perf_counter()
+        outputs[split_name] = network.predict(encoded)
+        seconds[split_name] = time.perf_counter() - started
+    scores = {name: np.asarray(label_scores_of(predictions), dtype=float) for name, predictions in outputs.items()}
+    decision = network_decision(model_name, params, inputs, scores["valid"])
     metrics: dict[str, Any] = {}
     predicted, probabilities = {}, {}
-    for split_name in ("valid", "test"):
-        split = inputs.splits[split_name]
-        encoded = encode_split(inputs, split, params["training"]["max_source_length"])
-        started = time.perf_counter()
-        predictions = network.predict(encoded)
-        seconds = time.perf_counter() - started
-        predicted[split_name] = label_names_of(predictions, inputs.label_ranking)
-        probabilities[split_name] = [p.step_probabilities for p in predictions]
-        metrics[split_name] = split_report(
-            predicted[split_name], split, inputs.label_ranking, label_scores_of(predictions)
-        )
-        metrics[split_name]["documents_per_second"] = len(split.ids) / seconds
-        log_split_metrics(split_name, metrics[split_name], len(split.ids), seconds)
+    for split_name in SPLITS:
+        split, split_scores = inputs.splits[split_name], scores[split_name]
+        native = label_names_of(outputs[split_name], ranking)  # decoded, or cut at training.set_threshold
+        if decision.applied:
+            predicted[split_name], probabilities[split_name] = decided_set_labels(decision.rule, split_scores, ranking)
+        else:
+            predicted[split_name] = native
+            probabilities[split_name] = [p.step_probabilities for p in outputs[split_name]]
+        metrics[split_name] = split_report(predicted[split_name], split, ranking, split_scores)
+        if decision.rule is not None:
+            metrics[split_name]["decision"] = decision_report(
+                decision, split, ranking, to_multi_hot(native, ranking), decision.rule.apply(split_scores)
+            )
+        metrics[split_name]["documents_per_second"] = len(split.ids) / seconds[split_name]
+        log_split_metrics(split_name, metrics[split_name], len(split.ids), seconds[split_name])
+    decision.save(out_dir / DECISION_FILE)
     write_predictions(out_dir / "predictions.parquet", inputs.splits, predicted, probabilities)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def network_decision(model_name: str, params: dict[str, Any], inputs: RunInputs, valid_scores: np.ndarray) -> Decision:
+    """The decision of a neural run from its validation label scores ``(n_valid, n_labels)``: a set model's rule
+    (its fixed cut ``training.set_threshold``), applied; a sequence model's, reported beside its decoded labels,
+    when it was trained with a set loss, else none."""
+    if not is_sequence_model(model_name):
+        cut = params["training"]["set_threshold"]
+        return validation_decision(valid_scores, inputs, params, cut, applied=True, described=SIGMOIDS)
+    if params["models"][model_name]["loss"] not in SET_LOSSES:
+        return Decision.without_rule(inputs.label_ranking, REPLAYED, len(valid_scores))
+    return validation_decision(valid_scores, inputs, params, None, applied=False, described=REPLAYED)
+
+
+def decided_set_labels(
+    rule: DecisionRule, probabilities: np.ndarray, ranking: list[str]
+) -> tuple[list[list[str]], list[list[float]]]:
+    """The labels ``rule`` predicts from a set model's sigmoid ``probabilities`` ``(n, n_labels)``, each row's most
+    probable first, with their probabilities."""
+    sequences = decided_labels(rule, probabilities, ranking)
+    column = {label: j for j, label in enumerate(ranking)}
+    chosen = [[float(row[column[label]]) for label in sequence] for sequence, row in zip(sequences, probabilities)]
+    return sequences, chosen

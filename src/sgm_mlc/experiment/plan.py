@@ -28,7 +28,15 @@ from typing import Any
 
 from sgm_mlc.config import dataset_view, deep_merge
 from sgm_mlc.data.names import dataset_modality as modality_of
-from sgm_mlc.models.names import LINEAR_MODELS, MODEL_NAMES, NEURAL_MODELS, SEQUENCE_MODELS, SET_MODELS, TEXT_ONLY_MODELS
+from sgm_mlc.models.names import (
+    LINEAR_MODELS,
+    MODEL_NAMES,
+    NEURAL_MODELS,
+    SEQUENCE_MODELS,
+    SET_LOSSES,
+    SET_MODELS,
+    TEXT_ONLY_MODELS,
+)
 from sgm_mlc.tuning.space import check_space
 
 DEFAULT_VARIANT = "default"
@@ -307,4 +315,18 @@ def evaluate_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
         sections["training"] = {key: view["training"][key] for key in keys}
         if run.model in SEQUENCE_MODELS:
             sections["decoding"] = view["decoding"]
+    if fits_decision_rule(params, run, sections["models"][run.model]):
+        sections["decision"] = params["decision"]
     return sections
+
+
+def fits_decision_rule(params: dict[str, Any], run: Run, settings: dict[str, Any]) -> bool:
+    """Whether the evaluation of ``run`` (its model's ``settings``) fits a decision rule (:mod:`sgm_mlc.decision`):
+    the models that score labels do, and sequence models trained with a set loss (a tuned run whenever its study
+    may choose the loss)."""
+    if run.model not in SEQUENCE_MODELS:
+        return True
+    tuned_space = dataset_view(params, run.dataset)["tuning"]["spaces"].get(run.model, {})
+    if run.variant == TUNED_VARIANT and "loss" in tuned_space:
+        return True
+    return settings["loss"] in SET_LOSSES

@@ -9,6 +9,8 @@ Where the pipeline keeps them, for the run ``<dataset>/<model>/<variant>/<order>
                                                              neural models: ``training``'s source length, batching,
                                                              device; sequence models: ``decoding``) and its identity
                                                              (``run``): prediction decodes as evaluation did
+``results/evaluation/<run>/decision.json``                   the decision rule evaluation fitted and applied
+                                                             (:mod:`sgm_mlc.decision`): prediction applies it too
 ``data/processed/<dataset>/card.json``                       ``preprocess.lowercase``: how text became tokens
 ``data/processed/<dataset>/vocab.json``                      the word vocabulary (neural models)
 ``results/embeddings/<dataset>/vectors.npy``                 only its shape, to build the model (neural models)
@@ -16,7 +18,7 @@ Where the pipeline keeps them, for the run ``<dataset>/<model>/<variant>/<order>
 ===========================================================  =======================================================
 
 A bundle folder holds ``bundle.json`` (the settings, the lowercase flag and the word vectors' shape), the weights
-file, ``label_vocab.json`` and, for neural models, ``vocab.json``.
+file, ``label_vocab.json``, ``decision.json`` and, for neural models, ``vocab.json``.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import numpy as np
 
 from sgm_mlc.atomic import write_json
 from sgm_mlc.data.preprocess import CARD_FILE, VOCABULARY_FILE
+from sgm_mlc.decision import DECISION_FILE
 from sgm_mlc.embeddings import VECTORS_FILE
 from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE
 
 PARAMS_FILE = "params.json"
 MANIFEST_FILE = "bundle.json"
 WEIGHTS_FILES = ("model.pt", "model.joblib")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: with the decision rule
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,16 @@ class Bundle:
 
     ``params``: the evaluation's settings (sections ``models``, and for neural models ``training`` and, for
     sequence models, ``decoding``) with the run's identity under ``run``; ``lowercase``: the tokenizer setting
-    of the dataset; ``weights``: ``model.pt`` or ``model.joblib``; ``vocabulary`` and ``word_vectors_shape``
-    ``(vocabulary_size, dimension)``: neural models only (else None).
+    of the dataset; ``weights``: ``model.pt`` or ``model.joblib``; ``decision``: the evaluation's
+    ``decision.json``; ``vocabulary`` and ``word_vectors_shape`` ``(vocabulary_size, dimension)``: neural models
+    only (else None).
     """
 
     params: dict[str, Any]
     lowercase: bool
     weights: Path
     label_vocabulary: Path
+    decision: Path
     vocabulary: Path | None = None
     word_vectors_shape: tuple[int, int] | None = None
 
@@ -73,7 +78,7 @@ class Bundle:
 
     def files(self) -> list[Path]:
         """The data files, without the manifest."""
-        return [self.weights, self.label_vocabulary] + ([self.vocabulary] if self.vocabulary else [])
+        return [self.weights, self.label_vocabulary, self.decision] + ([self.vocabulary] if self.vocabulary else [])
 
     def save(self, folder: Path) -> Path:
         """Copy the bundle into ``folder`` (created); return it."""
@@ -101,7 +106,10 @@ def read_bundle(folder: Path) -> Bundle:
         raise FileNotFoundError(f"{folder} is not a model bundle: it has no {MANIFEST_FILE}")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{manifest_path}: bundle format {manifest.get('format')!r}, this code reads {FORMAT_VERSION}")
+        raise ValueError(
+            f"{manifest_path}: bundle format {manifest.get('format')!r}, this code reads {FORMAT_VERSION}; save the "
+            "bundle again from its run folder, or log the run again (sgm-mlc log-training-run)"
+        )
     vocabulary = folder / VOCABULARY_FILE
     shape = manifest["word_vectors_shape"]
     return Bundle(
@@ -109,6 +117,7 @@ def read_bundle(folder: Path) -> Bundle:
         lowercase=manifest["lowercase"],
         weights=folder / manifest["weights"],
         label_vocabulary=folder / LABEL_VOCABULARY_FILE,
+        decision=folder / DECISION_FILE,
         vocabulary=vocabulary if vocabulary.is_file() else None,
         word_vectors_shape=tuple(shape) if shape else None,
     )
@@ -144,9 +153,10 @@ def pipeline_bundle(run_dir: Path) -> Bundle:
         )
     order = f"results/label_orders/{run['dataset']}/{run.get('label_order', run['order'])}"  # a tuned run's choice
     label_vocabulary = files.path(f"{order}/{LABEL_VOCABULARY_FILE}", f"{order}/sequences.parquet")
+    decision = files.path(f"{evaluation}/{DECISION_FILE}", f"{evaluation}/metrics.json")
     lowercase = card["preprocess"]["lowercase"]
     if weights[0].name == "model.joblib":
-        return Bundle(params, lowercase, weights[0], label_vocabulary)
+        return Bundle(params, lowercase, weights[0], label_vocabulary, decision)
     vectors_file = f"results/embeddings/{run['dataset']}/{VECTORS_FILE}"
     vectors = np.load(files.path(vectors_file, vectors_file), mmap_mode="r")
     return Bundle(
@@ -154,6 +164,7 @@ def pipeline_bundle(run_dir: Path) -> Bundle:
         lowercase,
         weights[0],
         label_vocabulary,
+        decision,
         vocabulary=files.path(f"{processed}/{VOCABULARY_FILE}", f"{processed}/examples.parquet"),
         word_vectors_shape=(int(vectors.shape[0]), int(vectors.shape[1])),
     )

@@ -4,10 +4,10 @@
   :class:`~sgm_mlc.training.tasks.SequenceTask` through :func:`~sgm_mlc.training.loop.predict_split`), each with
   its step probability and the words its step attended to most (:mod:`sgm_mlc.predict.attention`), and the
   probability of the ``EOS`` that ended the sequence;
-* set models (``br_neural``, ``cnn``): the labels whose sigmoid probability passes the threshold, most
-  probable first, with those probabilities;
-* linear models (``br``, ``lp``, ``cc``): the labels the SVMs predict, highest margin first, without
-  probabilities.
+* set models (``br_neural``, ``cnn``): the labels the run's decision rule predicts from the sigmoid probabilities
+  (``decision.json``, :mod:`sgm_mlc.decision`), most probable first, with those probabilities;
+* linear models (``br``, ``lp``, ``cc``): the labels the run's decision rule predicts from the SVM margins, highest
+  margin first, without probabilities.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sgm_mlc.experiment.evaluation import label_names_of
+from sgm_mlc.decision import Decision
+from sgm_mlc.experiment.evaluation import label_names_of, label_scores_of
 from sgm_mlc.experiment.linear import predict_linear
-from sgm_mlc.experiment.neural import make_task
+from sgm_mlc.experiment.neural import decided_set_labels, make_task
 from sgm_mlc.experiment.runner import LINEAR_MODELS
 from sgm_mlc.models import linear
 from sgm_mlc.models.label_ids import FIRST_LABEL
@@ -81,6 +82,7 @@ class TrainedModel:
         self.name = bundle.model_name
         self.lowercase = bundle.lowercase
         self.labels = read_label_ranking(bundle.label_vocabulary)
+        self.decision = Decision.load(bundle.decision, self.labels)
         if self.name in LINEAR_MODELS:
             self.linear = linear.load(bundle.weights)
             return
@@ -121,7 +123,7 @@ class TrainedModel:
         return self._predict_neural(documents, beam_size or self.beam_size, top_words)
 
     def _predict_linear(self, documents: list[list[str]]) -> list[TextPrediction]:
-        sequences, _ = predict_linear(self.linear, documents, self.labels)  # probabilities: NaN
+        sequences, _ = predict_linear(self.linear, documents, self.labels, self.decision.rule)  # probabilities: NaN
         return [
             TextPrediction(tuple(LabelPrediction(label, None, None) for label in sequence), None)
             for sequence in sequences
@@ -140,12 +142,14 @@ class TrainedModel:
         task = make_task(self.name, self.params, beam_size or 1, min_labels=min_labels)
         batching = (training["eval_batch_size"], self.device, self.bf16, training["eval_max_tokens"])
         predictions = predict_split(self.network, task, encoded, *batching)
-        names = label_names_of(predictions, self.labels)
         if not self.is_sequence_model:
+            scores = np.asarray(label_scores_of(predictions), dtype=float)
+            names, probabilities = decided_set_labels(self.decision.rule, scores, self.labels)
             return [
                 TextPrediction(tuple(LabelPrediction(name, probability, None) for name, probability in pairs), None)
-                for pairs in (zip(labels, p.step_probabilities) for labels, p in zip(names, predictions))
+                for pairs in (zip(labels, row) for labels, row in zip(names, probabilities))
             ]
+        names = label_names_of(predictions, self.labels)
         decoded = replace(encoded, labels=tuple(tuple(i - FIRST_LABEL for i in p.labels) for p in predictions))
         replays = replay_decoding(self.network, decoded, *batching)
         results = []

@@ -9,6 +9,7 @@ from sgm_mlc.report import figures
 from sgm_mlc.report.budgets import budget_table, study_table
 from sgm_mlc.report.collect import Results
 from sgm_mlc.report.comparisons import Comparisons
+from sgm_mlc.report.decisions import decision_table
 from sgm_mlc.report.document import Block, Facts, Figure, MetricCell, Paragraph, Section, Table
 from sgm_mlc.report.findings import ablation_findings, main_findings, order_findings
 from sgm_mlc.report.tables import (
@@ -41,6 +42,9 @@ def dataset_section(results: Results, comparisons: Comparisons, dataset: str) ->
         main_blocks.append(image_tagging)
     main_blocks += main_figures(results, main, dataset)
     section.subsections.append(Section("Main results", main_blocks))
+    decisions = decision_table(results, dataset)
+    if decisions is not None:
+        section.subsections.append(Section("Decision rules", [decisions]))
     ablations = ablation_table(results, comparisons, dataset)
     if ablations is not None:
         ablation_blocks = [ablations, Paragraph(" ".join(ablation_findings(ablations)))]

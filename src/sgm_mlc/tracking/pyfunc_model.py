@@ -1,6 +1,6 @@
-"""A trained model as an MLflow pyfunc: the model's bundle (:mod:`sgm_mlc.predict.bundle`) as its one artifact,
-and :class:`~sgm_mlc.predict.model.TrainedModel` behind ``predict``, so ``mlflow models serve`` answers as
-``sgm-mlc predict`` does.
+"""A trained model as an MLflow pyfunc: the model's bundle (:mod:`sgm_mlc.predict.bundle`, its decision rule
+included) as its one artifact, and :class:`~sgm_mlc.predict.model.TrainedModel` behind ``predict``, so ``mlflow
+models serve`` answers as ``sgm-mlc predict`` and the run's evaluation do.
 
 Input: a DataFrame with a ``text`` column; served, ``{"dataframe_records": [{"text": …}, …]}``,
 ``{"dataframe_split": …}`` or ``{"inputs": [text, …]}``. Output: one row per text with ``labels``,

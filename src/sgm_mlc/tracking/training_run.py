@@ -24,7 +24,7 @@ from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailabl
 RULE = "train_model"
 MODEL_FILES = ("model.pt", "model.joblib")
 RUN_FILES = ("train_summary.json", "history.json")
-EVALUATION_FILES = ("metrics.json", "predictions.parquet")
+EVALUATION_FILES = ("metrics.json", "predictions.parquet", "decision.json")
 
 
 def epoch_metrics(history: list[dict[str, Any]]) -> list[tuple[str, float, int]]:

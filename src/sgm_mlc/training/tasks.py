@@ -5,11 +5,17 @@
 * :class:`SetTask` (``br_neural``, ``cnn``): binary cross-entropy over independent sigmoid outputs, and the
   labels whose probability passes a threshold, most probable first.
 
-Both also give every label a score, for ranking metrics (mAP, top-k): a set model its sigmoid probability; a
-sequence model, for each label, the highest probability it gives that label at any step of the decoded
-sequence replayed with teacher forcing (each label step and the end step), the max-over-steps rule of the
+Both also give every label a score, for ranking metrics (mAP, top-k) and decision rules: a set model its sigmoid
+probability; a sequence model, for each label, the highest probability it gives that label at any step of the
+decoded sequence replayed with teacher forcing (each label step and the end step), the max-over-steps rule of the
 CNN-RNN image taggers (Wang et al., CVPR 2016). A label the decoder emitted scores at least its emission
-probability; one it did not emit scores how close it came.
+probability; one it did not emit scores how close it came. A sequence model trained with a set loss learns these
+very scores as probabilities (:func:`~sgm_mlc.models.losses.set_bce_from_sequence`, over the gold sequence).
+
+The evaluation fits a decision rule (:mod:`sgm_mlc.decision`) on the validation split's scores: a set model's
+predictions are then the rule's, and :class:`SetTask`'s threshold remains the rule ``fixed`` and the cut of the
+per-epoch validation that selects the best epoch. A sequence model keeps its decoded labels as its prediction;
+trained with a set loss, the rule fitted on its scores is reported beside them, not applied.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ class SequenceTask:
 
 @dataclass(frozen=True)
 class SetTask:
-    """Labels with sigmoid probability >= ``threshold``, ordered by probability (highest first)."""
+    """Labels with sigmoid probability >= ``threshold``, ordered by probability (highest first): the model's own
+    cut (``training.set_threshold``), which selects the best epoch; evaluation applies the fitted decision rule."""
 
     threshold: float = 0.5
 

@@ -36,7 +36,6 @@ def built_project(tmp_path_factory, default_params):
         cross_dataset=[{"train": "synthetic", "test": "synthetic_shift", "models": ["sgm", "br"]}],
     )
     params["experiments"]["interpretability"]["examples"] = 2
-    params["experiments"]["significance"]["resamples"] = 200
     project = copy_project(tmp_path_factory.mktemp("report") / "project", params)
     snakemake(project, "all")
     return project

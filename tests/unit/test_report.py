@@ -33,7 +33,7 @@ PARAMS = {
         "ablations": {"model": "sgm", "variants": {"no_ge": {"hidden_size": 4}}},
         "label_orders": {"models": ["sgm"], "orders": ["frequency", "random"]},
         "cross_dataset": [{"train": "synthetic", "test": "reuters21578", "models": ["sgm"]}],
-        "significance": {"method": "approximate_randomization", "resamples": 300, "alpha": 0.05, "seed": 0},
+        "significance": {"alpha": 0.05, "correction": "holm"},
         "interpretability": {"examples": 1, "top_words": 2},
     },
     "models": {"br": {"C": 1.0}, "sgm": {"hidden_size": 8}},
@@ -197,16 +197,21 @@ def test_best_values_bold_and_deterministic_model_marked(built):
 
 
 def test_p_values_and_findings(built):
-    tests = {(t["table"], t["row"], t["column"]): t for t in built["numbers"]["tests"]}
-    assert set(tests) == {("main", "br", "p_micro_f1"), ("main", "br", "p_subset_accuracy"),
-                          ("ablations", "sgm no_ge", "p_micro_f1"), ("ablations", "sgm no_ge", "p_subset_accuracy")}
-    dominated = tests[("main", "br", "p_micro_f1")]
-    assert dominated["significant"] and dominated["p_value"] < 0.05 and dominated["text"].endswith("†")
-    assert dominated["score_reference"] > dominated["score_row"]
+    tests = {(t["table"], t["row"], t["metric"]): t for t in built["numbers"]["tests"]}
+    assert set(tests) == {(table, row, metric) for table, row in (("main", "br"), ("ablations", "sgm no_ge"),
+                                                                 ("label_orders", "sgm / random"))
+                          for metric in ("micro_f1", "subset_accuracy")}
+    dominated = tests[("main", "br", "micro_f1")]
+    assert dominated["method"] == "seed_and_document_t" and dominated["family_size"] == 1
+    assert dominated["significant"] and dominated["p_adjusted"] == dominated["p_value"] < 0.05
+    assert dominated["mean_reference"] > dominated["mean_row"] and dominated["interval"][1] < 0
+    assert (dominated["runs_row"], dominated["runs_reference"], dominated["seed_variance_row"]) == (1, 2, 0.0)
+    assert dominated["columns"]["p_adjusted_micro_f1"].endswith("†")
     assert dominated["files"] and all(f.endswith("predictions.parquet") for f in dominated["files"])
-    assert dominated["text"] in built["html"]
+    assert all(text in built["html"] for text in dominated["columns"].values())
     assert "On synthetic, sgm reaches higher micro-F1 than br (" in built["html"]
     assert "SGM wins here (significant at α = 0.05)." in built["html"]
+    assert "p Holm: Holm–Bonferroni over the family of this table" in built["html"]
 
 
 def test_cross_dataset_and_interpretability(built):

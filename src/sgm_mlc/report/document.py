@@ -12,10 +12,12 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Union
 
-from sgm_mlc.metrics.significance import PairedTest
+from sgm_mlc.metrics.significance import SeedAwareTest
 
 DASH = "—"
 SIGNIFICANT = "†"
+# What a comparison cell shows: the difference with its confidence interval, the raw or the corrected p.
+EFFECT, RAW_P, ADJUSTED_P = "effect", "p", "p_adjusted"
 
 
 @dataclass(frozen=True)
@@ -69,24 +71,46 @@ class MetricCell:
         return [(f"s{value.seed}", value.link) for value in self.values]
 
 
-@dataclass
-class PValueCell:
-    """The p-value of a paired test; marked :data:`SIGNIFICANT` below ``alpha``. ``files`` are the
-    predictions the test read."""
+@dataclass(frozen=True)
+class Comparison:
+    """A row's test against its table's reference row on one metric (the row is system ``a`` of ``test``):
+    ``p_adjusted`` is its p-value corrected (``correction``) over the ``family_size`` comparisons of ``family``,
+    significant below ``alpha``; ``files`` are the predictions the test read."""
 
-    test: PairedTest
+    test: SeedAwareTest
+    p_adjusted: float
+    correction: str
     alpha: float
+    family: str
+    family_size: int
     files: list[str]
+
+    @property
+    def significant(self) -> bool:
+        return self.p_adjusted < self.alpha
+
+
+@dataclass
+class ComparisonCell:
+    """One column of a :class:`Comparison`: its ``part`` is :data:`EFFECT` (the difference with its confidence
+    interval, ``digits`` decimals), :data:`RAW_P` or :data:`ADJUSTED_P` (marked :data:`SIGNIFICANT` when
+    significant)."""
+
+    comparison: Comparison
+    part: str
+    digits: int = 3
     bold: bool = False
     links: tuple = ()
 
     @property
-    def significant(self) -> bool:
-        return self.test.p_value < self.alpha
-
-    @property
     def text(self) -> str:
-        return format_p(self.test.p_value) + (SIGNIFICANT if self.significant else "")
+        test = self.comparison.test
+        if self.part == EFFECT:
+            low, high = test.interval
+            return f"{test.difference:+.{self.digits}f} [{low:+.{self.digits}f}, {high:+.{self.digits}f}]"
+        if self.part == RAW_P:
+            return format_p(test.p_value)
+        return format_p(self.comparison.p_adjusted) + (SIGNIFICANT if self.comparison.significant else "")
 
 
 @dataclass
@@ -96,7 +120,7 @@ class TextCell:
     links: tuple = ()
 
 
-Cell = Union[MetricCell, PValueCell, TextCell]
+Cell = Union[MetricCell, ComparisonCell, TextCell]
 
 
 @dataclass

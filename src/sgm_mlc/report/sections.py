@@ -49,7 +49,7 @@ def dataset_section(results: Results, comparisons: Comparisons, dataset: str) ->
     if ablations is not None:
         ablation_blocks = [ablations, Paragraph(" ".join(ablation_findings(ablations)))]
         section.subsections.append(Section("Ablations", ablation_blocks))
-    orders = order_table(results, dataset)
+    orders = order_table(results, comparisons, dataset)
     if orders is not None:
         order_blocks = [orders, Paragraph(" ".join(order_findings(orders))), order_figure(orders, dataset)]
         section.subsections.append(Section("Label orders", order_blocks))

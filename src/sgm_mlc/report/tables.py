@@ -3,7 +3,7 @@
 * **main**: the models of ``run.models`` on the test split, SGM tested against each baseline; with default
   settings, and (``tuning.enabled``) with each model's tuned settings;
 * **ablations**: the variants of ``experiments.ablations.model``, each tested against the full model;
-* **label orders**: model × order;
+* **label orders**: model × order, each order tested against the model's ``run.order`` row;
 * **cross-dataset**: models trained on the dataset and scored on another one's test split over the mapped
   labels, with what the label map says beside them.
 """
@@ -15,9 +15,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from sgm_mlc.experiment.plan import DEFAULT_VARIANT, DETERMINISTIC_MODELS, NEURAL_MODELS, SEQUENCE_MODELS, CrossRun, Run
+from sgm_mlc.metrics.significance import CONFIDENCE
+from sgm_mlc.metrics.significance import METRICS as TESTED_METRICS
 from sgm_mlc.report.collect import Results, metrics_file
-from sgm_mlc.report.comparisons import Comparisons
-from sgm_mlc.report.document import DASH, Cell, Facts, MetricCell, Row, Table, TextCell, Value
+from sgm_mlc.report.comparisons import Comparisons, Family
+from sgm_mlc.report.document import (
+    ADJUSTED_P,
+    DASH,
+    EFFECT,
+    RAW_P,
+    Cell,
+    Comparison,
+    ComparisonCell,
+    Facts,
+    MetricCell,
+    Row,
+    Table,
+    TextCell,
+    Value,
+)
 
 PROPOSED_MODEL = "sgm"
 SPLIT = "test"
@@ -46,8 +62,8 @@ IMAGE_METRICS: dict[str, tuple[str, bool, int]] = {
 }
 ALL_METRICS = METRICS | IMAGE_METRICS
 ORDER_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "position_deviation")
-P_COLUMNS = {"p_micro_f1": "p (micro-F1)", "p_subset_accuracy": "p (subset acc.)"}
-TESTED = {"p_micro_f1": "micro_f1", "p_subset_accuracy": "subset_accuracy"}
+# The heading of each column a tested metric's comparison shows, from the metric's heading.
+TEST_HEADINGS = {EFFECT: "Δ {} [" + f"{CONFIDENCE:.0%}" + " CI]", RAW_P: "p ({})", ADJUSTED_P: "p Holm ({})"}
 BOLD_NOTE = "Bold: the best value of the column."
 _TIE = 1e-12
 
@@ -74,23 +90,25 @@ def names(items: Sequence[str]) -> str:
 
 
 def main_table(results: Results, comparisons: Comparisons, dataset: str, tuned: bool = False) -> Table:
-    """models × metrics; p-values of SGM against each baseline when SGM is among the models. ``tuned``: the
+    """models × metrics; each baseline tested against SGM when SGM is among the models. ``tuned``: the
     models with their tuning study's settings (``tuning.enabled``), else with the default settings."""
     runs = results.plan.tables[dataset].tuned if tuned else results.plan.tables[dataset].main
     tested = PROPOSED_MODEL in runs
+    family = None
+    if tested:
+        pairs = {model: (model_runs, runs[PROPOSED_MODEL]) for model, model_runs in runs.items()
+                 if model != PROPOSED_MODEL}
+        family = comparisons.family(f"each baseline against {PROPOSED_MODEL}", PROPOSED_MODEL, pairs)
     rows = []
     for model, model_runs in runs.items():
         cells = {"n": count_cell(model, model_runs), **metric_cells(results, model_runs, METRICS)}
-        if tested:
-            cells.update(p_cells(comparisons, runs[PROPOSED_MODEL], model_runs, model == PROPOSED_MODEL))
+        if family is not None:
+            cells.update(test_cells(family, model))
         rows.append(Row(model, cells))
     notes = [seeds_note(list(runs)), f"{BOLD_NOTE} Position deviation is defined for sequence models only."]
     notes += [f"Not run: {model} ({why})." for model, why in results.plan.tables[dataset].skipped.items()]
-    notes.append(
-        f"{comparisons.describe()} Each baseline is tested against {PROPOSED_MODEL}."
-        if tested
-        else f"No significance tests: {PROPOSED_MODEL} is not among run.models."
-    )
+    notes += (comparisons.notes(family) if family is not None
+              else [f"No significance tests: {PROPOSED_MODEL} is not among run.models."])
     if tuned:
         notes.append("Tuned: each model trained with the settings its tuning study chose on the validation split, "
                      "every model with the same budget (see the settings and budgets table).")
@@ -127,6 +145,9 @@ def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> 
         return None
     ablations = results.params["experiments"]["ablations"]
     model, full = ablations["model"], runs[DEFAULT_VARIANT]
+    labels = {variant: f"{model} {variant}" if variant != DEFAULT_VARIANT else f"{model} (full)" for variant in runs}
+    pairs = {labels[variant]: (variant_runs, full) for variant, variant_runs in runs.items() if variant_runs != full}
+    family = comparisons.family(f"each variant against the full {model}", labels[DEFAULT_VARIANT], pairs)
     rows = []
     for variant, variant_runs in runs.items():
         switches = ablations["variants"].get(variant, {})
@@ -135,27 +156,40 @@ def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> 
             described += " (same as the model's settings: the full model's runs)"
         cells: dict[str, Cell] = {"switches": TextCell(described), "n": count_cell(model, variant_runs)}
         cells.update(metric_cells(results, variant_runs, METRICS))
-        cells.update(p_cells(comparisons, full, variant_runs, variant == DEFAULT_VARIANT))
-        rows.append(Row(f"{model} {variant}" if variant != DEFAULT_VARIANT else f"{model} (full)", cells))
-    notes = [
-        seeds_note([model]), BOLD_NOTE, f"{comparisons.describe()} Each variant is tested against the full {model}."
-    ]
+        cells.update(test_cells(family, labels[variant]))
+        rows.append(Row(labels[variant], cells))
+    notes = [seeds_note([model]), BOLD_NOTE, *comparisons.notes(family)]
     columns = {"switches": "switches", **headers(True)}
     return marked_best(Table("ablations", dataset, f"Ablations of {model} on {dataset}", columns, rows, notes))
 
 
-def order_table(results: Results, dataset: str) -> Table | None:
-    """(model, label order) × metrics; the best order of each model in bold (``None`` without orders)."""
+def order_table(results: Results, comparisons: Comparisons, dataset: str) -> Table | None:
+    """(model, label order) × metrics, each order tested against the model's ``run.order`` row when that order
+    is among the study's; the best order of each model in bold (``None`` without orders)."""
     by_model = results.plan.tables[dataset].orders
     if not by_model:
         return None
-    rows = [
-        Row(f"{model} / {order}", {"n": count_cell(model, runs), **metric_cells(results, runs, ORDER_METRICS)}, model)
-        for model, by_order in by_model.items()
-        for order, runs in by_order.items()
-    ]
+    base = results.params["run"]["order"]
+    family = None
+    if all(base in by_order for by_order in by_model.values()):
+        pairs = {f"{model} / {order}": (runs, by_order[base])
+                 for model, by_order in by_model.items() for order, runs in by_order.items() if order != base}
+        family = comparisons.family(f"each order against the same model's {base} order (run.order)",
+                                    f"the same model's {base} row", pairs)
+    rows = []
+    for model, by_order in by_model.items():
+        for order, runs in by_order.items():
+            label = f"{model} / {order}"
+            cells = {"n": count_cell(model, runs), **metric_cells(results, runs, ORDER_METRICS)}
+            if family is not None:
+                cells.update(test_cells(family, label))
+            rows.append(Row(label, cells, model))
     columns = {"n": "n", **{metric: METRICS[metric][0] for metric in ORDER_METRICS}}
+    if family is not None:
+        columns.update(test_headers())
     notes = [seeds_note(list(by_model)), "Bold: the best order of each model."]
+    notes += (comparisons.notes(family) if family is not None
+              else [f"No significance tests: run.order ({base}) is not among experiments.label_orders.orders."])
     return marked_best(Table("label_orders", dataset, f"Label orders on {dataset}", columns, rows, notes))
 
 
@@ -205,9 +239,19 @@ def describe(value: Any) -> str:
 
 
 def headers(tested: bool) -> dict[str, str]:
-    """Column key → heading: n, every metric, and the p-value columns when ``tested``."""
+    """Column key → heading: n, every metric, and the test columns when ``tested``."""
     columns = {"n": "n", **{metric: heading for metric, (heading, _, _) in METRICS.items()}}
-    return {**columns, **P_COLUMNS} if tested else columns
+    return {**columns, **test_headers()} if tested else columns
+
+
+def test_headers() -> dict[str, str]:
+    """Column key → heading of each tested metric's difference with its confidence interval, raw p and
+    corrected p."""
+    return {
+        f"{part}_{metric}": heading.format(METRICS[metric][0])
+        for metric in TESTED_METRICS
+        for part, heading in TEST_HEADINGS.items()
+    }
 
 
 def count_cell(model: str, runs: Sequence[Run | CrossRun]) -> TextCell:
@@ -241,14 +285,21 @@ def run_values(results: Results, runs: Sequence[Run | CrossRun], metric: str) ->
     return values
 
 
-def p_cells(
-    comparisons: Comparisons, reference: Sequence[Run], runs: Sequence[Run], is_reference: bool
-) -> dict[str, Cell]:
-    """The p-value columns of a row tested against ``reference`` ("—" on the reference row itself)."""
-    if is_reference:
-        return {column: TextCell(DASH) for column in P_COLUMNS}
-    tests = comparisons.test(reference, runs)
-    return {column: tests[metric] for column, metric in TESTED.items()}
+def test_cells(family: Family, label: str) -> dict[str, Cell]:
+    """The test columns of the row ``label``: its comparison on each tested metric ("—" on a row not tested,
+    such as the reference row)."""
+    tests = family.tests.get(label)
+    return {
+        f"{part}_{metric}": TextCell(DASH) if tests is None else ComparisonCell(tests[metric], part, METRICS[metric][2])
+        for metric in TESTED_METRICS
+        for part in TEST_HEADINGS
+    }
+
+
+def row_comparison(row: Row, metric: str) -> Comparison | None:
+    """The row's test on ``metric`` against its table's reference row (``None`` where it has none)."""
+    cell = row.cells.get(f"{ADJUSTED_P}_{metric}")
+    return cell.comparison if isinstance(cell, ComparisonCell) else None
 
 
 def marked_best(table: Table) -> Table:

@@ -1,7 +1,7 @@
 """``numbers.json``: every number the report's tables show, traceable to its file.
 
-* ``tables``: each table's ``dataset``, ``table`` name, ``title`` and ``headers`` (column key → heading), as
-  the report shows them;
+* ``tables``: each table's ``dataset``, ``table`` name, ``title`` and ``columns`` (``key`` and ``heading`` of
+  each, in order), as the report shows them;
 * ``values``: one entry per number read from a results file: ``file`` (relative to the project), ``key`` (the
   JSON key path in it), ``value``, and the ``seed``, ``run_id`` and MLflow ``link`` of the run that wrote it;
 * ``cells``: each table cell that aggregates values: its ``text``, ``mean``, ``std`` (sample), ``n`` and
@@ -29,7 +29,8 @@ def numbers(document: Document, provenance: dict[str, Any]) -> dict[str, Any]:
     cells: list[dict[str, Any]] = []
     tests: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for table in (block for block in document.walk() if isinstance(block, Table)):
-        tables.append({"dataset": table.dataset, "table": table.name, "title": table.title, "headers": table.headers})
+        columns = [{"key": key, "heading": heading} for key, heading in table.headers.items()]
+        tables.append({"dataset": table.dataset, "table": table.name, "title": table.title, "columns": columns})
         for row in table.rows:
             for column, cell in row.cells.items():
                 where = {"dataset": table.dataset, "table": table.name, "row": row.label, "column": column}

@@ -464,12 +464,14 @@ def test_false_positive_rate_under_the_null(runs_b):
 
 @pytest.mark.parametrize("runs_b", [3, 1], ids=["3-vs-3-seeds", "3-seeds-vs-deterministic"])
 def test_power_for_a_difference_of_five_points(runs_b):
-    """a worse than b by 0.05 micro-F1 in expectation, seed spread 0.02 each, 1,000 simulations. With 3 seeds
-    per system, a t test has only about 2 df per system's seed variance: even an exact pooled-variance t test
-    (4 df, equal spreads known to be equal) finds this difference 65 % of the time."""
+    """a worse than b by 0.05 micro-F1 in expectation, seed spread 0.02 each, 1,000 simulations: found most of
+    the time against a deterministic b. With 3 seeds on both sides each seed variance has 2 df: even the exact
+    pooled-variance t test, which would need the two spreads known to be equal, finds this difference only 64 %
+    of the time (noncentral t, 4 df); the seed-aware test, which does not assume them equal, must find it more
+    than 40 % of the time."""
     rates = _simulate(runs_b, (WORSE_SEED_EFFECT, NULL_SEED_EFFECT), WORSE_SHIFT, 1000, seed=30 + runs_b)
     print(f"\n{runs_b} run(s) of b: seed spread {rates['spread']:.4f}, mean difference {rates['difference']:+.4f}; "
           f"power at alpha 0.05: {rates['seed_aware']:.3f}")
     assert 0.018 <= rates["spread"] <= 0.022
     assert rates["difference"] == pytest.approx(-0.05, abs=0.003)
-    assert rates["seed_aware"] > (0.6 if runs_b == 1 else 0.45)
+    assert rates["seed_aware"] > (0.5 if runs_b == 1 else 0.4)

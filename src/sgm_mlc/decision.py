@@ -11,8 +11,8 @@ see :mod:`sgm_mlc.training.tasks`) become 0/1 predictions of the same shape by o
   label cardinality rounded half up, at least 1;
 * ``per_label``: each label's own threshold, the one that maximises that label's F1. A label with fewer than
   ``min_positives`` positives takes the ``global`` threshold instead (a *fallback label*: a handful of positives
-  make the F1 curve a few steps whose optimum is noise), raised above its highest score when it has no positive at
-  all, so a label never seen positive is never predicted on every example.
+  make the F1 curve a few steps whose optimum is noise), raised just above its highest score when it has no
+  positive at all: a label never positive on validation is predicted on none of its validation examples.
 
 Thresholds and ties. A label is predicted where its score is at or above its threshold. A threshold search is
 exact: each label's scores are sorted once, and the candidates are the cut points between consecutive distinct

@@ -58,6 +58,9 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
         predictions = pq.read_table(folder / "predictions.parquet")
         assert predictions.column_names == ["id", "split", "true_labels", "predicted_labels", "step_probabilities"]
         assert predictions.num_rows == sum(1 for split in predictions["split"].to_pylist() if split in ("valid", "test"))
+        decision = json.loads((folder / "decision.json").read_text())
+        scores_labels = model not in ("seq2seq", "sgm")  # whose loss here is the sequence loss only
+        assert decision["applied"] is scores_labels and ("decision" in metrics["test"]) is scores_labels
     # One summary file per run (dvc metrics show), its timings apart.
     summary_names = {f"{name.rsplit('-', 1)[0]}-seed{name.rsplit('-', 1)[1]}.json" for name in expected}
     assert {path.name for path in (project / "results/summary/metrics").iterdir()} == summary_names
@@ -70,6 +73,11 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     planned = snakemake(project, "all", "-n", "--quiet", "rules").stdout
     assert "train_model" not in planned and "evaluate_model" in planned
     small_params["decoding"]["beam_size"] = 2
+    small_params["decision"]["min_positives"] = 2
+    write_params(project, small_params)
+    planned = snakemake(project, "all", "-n", "--quiet", "rules").stdout
+    assert "train_model" not in planned and "evaluate_model" in planned
+    small_params["decision"]["min_positives"] = 5
     small_params["embeddings"]["epochs"] = 2
     write_params(project, small_params)
     linear = "results/evaluation/synthetic/br/default/frequency/seed13/metrics.json"

@@ -84,3 +84,12 @@ def test_no_table_when_no_run_fitted_a_rule(default_params):
     params = copy.deepcopy(default_params)
     params["run"].update(datasets=["synthetic"], models=["seq2seq"], seeds=[13, 14])
     assert decision_table(FabricatedResults(params), "synthetic") is None
+
+
+def test_the_notes_name_the_selection_metric_and_explain_rules_not_applied(table, default_params):
+    assert any("best cross-fitted validation micro-F1 is chosen" in note for note in table.notes)
+    assert any(note.startswith("Not applied: a sequence model trained with a set loss") for note in table.notes)
+    params = copy.deepcopy(default_params)
+    params["run"].update(datasets=["synthetic"], models=["br", "cnn"], seeds=[13, 14])
+    applied_only = decision_table(FabricatedResults(params), "synthetic")
+    assert not any(note.startswith("Not applied") for note in applied_only.notes)

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from sgm_mlc.experiment.plan import Run
 from sgm_mlc.report.collect import Results, metrics_file
 from sgm_mlc.report.document import DASH, Cell, MetricCell, Row, Table, TextCell, Value
-from sgm_mlc.report.tables import SPLIT, count_cell, seeds_note
+from sgm_mlc.report.tables import METRICS, SPLIT, count_cell, seeds_note
 
+NOT_APPLIED = "not applied"
 # column → (heading, metric, side of the rule)
 COLUMNS: dict[str, tuple[str, str, str]] = {
     "micro_f1_before": ("micro-F1 before", "micro_f1", "before"),
@@ -43,13 +44,16 @@ def decision_table(results: Results, dataset: str) -> Table | None:
         "training.set_threshold); global, one threshold for all labels; per_label, each label's F1-best threshold "
         "(the global one for labels with fewer than decision.min_positives validation positives); rank_cut, each "
         "document's top k labels. The rule with the best cross-fitted validation "
-        f"{results.params['decision']['metric'].replace('_', '-')} is chosen. Before: the model's own prediction "
-        "(its fixed cut; a sequence model's decoded labels); after: the chosen rule's.",
-        "Not applied: a sequence model trained with a set loss keeps its decoded labels as its prediction; the rule "
-        "fitted on its per-label scores (each label's highest probability over the replayed decoded sequence) is "
-        "shown beside them.",
+        f"{METRICS[results.params['decision']['metric']][0]} is chosen. Before: the model's own prediction (its "
+        "fixed cut; a sequence model's decoded labels); after: the chosen rule's.",
         "Bold: the better of before and after, per model.",
     ]
+    if any(row.cells["rule"].text.endswith(NOT_APPLIED) for row in rows):
+        notes.append(
+            "Not applied: a sequence model trained with a set loss keeps its decoded labels as its prediction; the "
+            "rule fitted on its per-label scores (each label's highest probability over the replayed decoded "
+            "sequence) is shown beside them."
+        )
     table = Table("decision_rules", dataset, f"Decision rules on {dataset}", headers(), rows, notes)
     return marked_better(table)
 
@@ -64,7 +68,7 @@ def chosen_rules(blocks: Sequence[dict | None]) -> str:
     counts = Counter(block["rule"] for block in blocks if block)
     text = ", ".join(f"{rule} ({count})" for rule, count in counts.most_common())
     applied = {block["applied"] for block in blocks if block}
-    return text if applied == {True} else f"{text}; not applied"
+    return text if applied == {True} else f"{text}; {NOT_APPLIED}"
 
 
 def decision_values(results: Results, runs: Sequence[Run], side: str, metric: str) -> list[Value] | None:

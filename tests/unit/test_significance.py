@@ -238,8 +238,8 @@ def test_seed_aware_hand_computed_case():
         assert test.variance == pytest.approx(7 / 96)
         assert test.degrees_of_freedom == pytest.approx(7)
         assert test.p_value == pytest.approx(2 * stats.t.sf(0.25 / math.sqrt(7 / 96), 7))
-        assert test.interval == pytest.approx((0.25 - t_975_7df * math.sqrt(7 / 96), 0.25 + t_975_7df * math.sqrt(7 / 96)),
-                                              abs=1e-5)
+        half_width = t_975_7df * math.sqrt(7 / 96)
+        assert test.interval == pytest.approx((0.25 - half_width, 0.25 + half_width), abs=1e-5)
 
 
 def test_t_reference_known_values():

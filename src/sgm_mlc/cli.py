@@ -235,6 +235,16 @@ def run_identity(args: argparse.Namespace, label_order: Path | None = None) -> d
     return identity | ({"label_order": label_order.name} if chosen else {})
 
 
+def run_create_study(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tuning.job import open_dataset_study
+
+    params = step_params(args)
+    section(params, "tuning", "spaces", args.model)
+    study = open_dataset_study(args.dataset, args.model, params, args.study_dir, worker=0)
+    write_json(args.out, {"study": study.study_name, "trials": len(study.get_trials(deepcopy=False))})
+
+
 def run_tune(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import write_json
     from sgm_mlc.tuning.job import tune_worker
@@ -411,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("train", run_train, "train one model on one dataset, label order and seed")
     add_run_arguments(sub)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command("create-study", run_create_study, "create a tuning study (and its storage's tables) once")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--model", required=True)
+    sub.add_argument("--study-dir", type=Path, required=True, help="results/tuning/<dataset>/<model>")
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command("tune", run_tune, "run trials of a model's tuning study until its budget is spent")

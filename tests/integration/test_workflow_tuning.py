@@ -64,3 +64,23 @@ def test_studies_run_write_best_yaml_and_feed_the_tuned_runs(tmp_path, small_par
             shutil.copy2(project / "results/tuning/synthetic" / model / name, target / name)
     dry_run = snakemake(committed, "all", "--cores", "2", "--dry-run").stdout
     assert "train_model" in dry_run and "tune_model" not in dry_run and "write_tuned_settings" not in dry_run
+
+
+def test_two_workflow_jobs_run_trials_of_one_study_on_postgresql(tmp_path, small_params):
+    """tuning.workers parallel jobs share one study through a PostgreSQL storage (as on a cluster)."""
+    from tests.integration.servers import postgres_database
+
+    with postgres_database() as storage:
+        params = tuned_params(small_params, run_studies=True)
+        params["run"]["models"] = ["br"]
+        params["tuning"].update(workers=2, storage=storage, budget={"trials": 6, "cpu_minutes": 10.0})
+        project = copy_project(tmp_path / "shared", params)
+        snakemake(project, "tune", "--cores", "2")
+        study = project / "results/tuning/synthetic/br"
+        records = [json.loads((study / f"workers/worker{worker}.json").read_text()) for worker in (0, 1)]
+        best = yaml.safe_load((study / "best.yaml").read_text())
+    # No trial starts once 6 are finished; each worker may finish the one it had under way.
+    assert 6 <= best["provenance"]["used"]["finished"] <= 7
+    assert {record["study"] for record in records} == {"synthetic-br"}
+    assert best["provenance"]["storage"].startswith("postgresql+psycopg2://")
+    assert not (study / "study.db").exists()

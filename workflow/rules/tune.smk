@@ -1,4 +1,6 @@
 # ---------------------------------------------------------------------------------------------------------
+# create_study: the study's storage tables and the study itself, once, before its workers start (workers that
+# create them at the same time on a new database collide).
 # tune_model: one worker of a model's tuning study on one dataset (Optuna, RDB storage): it runs trials until
 # the study's budget is spent. `tuning.workers` jobs share a study (on a cluster, point tuning.storage at a
 # database server). The test split is not read: the step reads the train and valid rows of examples.parquet.
@@ -10,11 +12,29 @@ STUDIED_DATASETS = "|".join(
 )  # (?!) matches nothing
 
 
+rule create_study:
+    wildcard_constraints:
+        dataset=STUDIED_DATASETS,
+    output:
+        "results/tuning/{dataset}/{model}/workers/study.json",
+    params:
+        config=tune_config,
+        study_dir=lambda wildcards: f"results/tuning/{wildcards.dataset}/{wildcards.model}",
+    log:
+        "results/logs/create_study/{dataset}/{model}.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m sgm_mlc create-study --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --study-dir {params.study_dir} --out {output} --config {params.config:q} > {log} 2>&1"
+
+
 rule tune_model:
     wildcard_constraints:
         dataset=STUDIED_DATASETS,
     input:
         unpack(tune_inputs),
+        study="results/tuning/{dataset}/{model}/workers/study.json",
     output:
         "results/tuning/{dataset}/{model}/workers/worker{worker}.json",
     params:

@@ -28,8 +28,8 @@ pytestmark = [
 # What `git clone` brings of the DVC repository besides the workflow (copy_project copies the workflow).
 DVC_REPOSITORY_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
 ALL_STAGES = {
-    "download", "preprocess", "embeddings", "image_features", "label_orders", "train", "evaluate", "cross_dataset",
-    "summarize", "tracking", "report",
+    "download", "preprocess", "embeddings", "image_features", "label_orders", "tune", "train", "evaluate",
+    "cross_dataset", "summarize", "tracking", "report",
 }
 RUNS = ("synthetic-br-default-frequency-seed13", "synthetic-cnn-default-frequency-seed13")
 

@@ -188,9 +188,13 @@ def tuned_run(args: argparse.Namespace, params: dict[str, Any]) -> tuple[dict[st
         raise ParamsError(f"--tuned best.yaml is given exactly when --variant is {TUNED_VARIANT}")
     if args.tuned is None:
         return params, args.label_order
+    from sgm_mlc.data.download import sha256_of
     from sgm_mlc.tuning.settings import apply_best, read_best
 
     best = read_best(args.tuned, args.dataset, args.model)
+    if best["provenance"].get("examples_sha256") != sha256_of(args.processed / "examples.parquet"):
+        log.warning("%s was tuned on other examples than %s; its settings may no longer be the best: run the study "
+                    "again (snakemake tune --config 'tuning={run_studies: true}')", args.tuned, args.processed)
     params = apply_best(params, best)
     validate_sections(params, source=f"{args.tuned} merged over the run's params")
     if args.order != TUNED_ORDER:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sgm_mlc.data.download import sha256_of
 from sgm_mlc.experiment.plan import NEURAL_MODELS, Run
 from sgm_mlc.report.collect import Results, study_tracking_file, tuned_file
 from sgm_mlc.report.document import DASH, Cell, MetricCell, Row, Table, TextCell, Value
@@ -44,14 +45,17 @@ def summary_values(results: Results, runs: Sequence[Run], key: str) -> list[Valu
 
 
 def settings_cell(results: Results, dataset: str, model: str, tuned: bool) -> TextCell:
-    """``default``, or ``tuned`` with what the study used of its budget."""
+    """``default``, or ``tuned`` with what the study used of its budget, flagged where the study ran on other
+    examples than the dataset's present ones (its settings were tuned on other data)."""
     if not tuned:
         return TextCell("default")
-    used = results.tuned(dataset, model)["provenance"]["used"]
-    budget = results.tuned(dataset, model)["provenance"]["budget"]
+    provenance = results.tuned(dataset, model)["provenance"]
+    used, budget = provenance["used"], provenance["budget"]
+    stale = provenance["examples_sha256"] != sha256_of(results.path(f"data/processed/{dataset}/examples.parquet"))
     return TextCell(
         f"tuned: {used['finished']}/{budget['trials']} trials ({used['pruned']} pruned), "
         f"{used['cpu_minutes']:.1f}/{budget['cpu_minutes']:g} CPU-min"
+        + ("; tuned on other examples than these: run the study again" if stale else "")
     )
 
 

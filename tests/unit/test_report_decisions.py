@@ -50,7 +50,16 @@ class FabricatedResults:
 def table(default_params):
     params = copy.deepcopy(default_params)
     params["run"].update(datasets=["synthetic"], models=list(BLOCKS), seeds=[13, 14])
+    params["tuning"]["enabled"] = False
     return decision_table(FabricatedResults(params), "synthetic")
+
+
+def test_tuned_rows_follow_their_default_rows(default_params):
+    params = copy.deepcopy(default_params)
+    params["run"].update(datasets=["synthetic"], models=["br", "cnn"], seeds=[13, 14])
+    rows = decision_table(FabricatedResults(params), "synthetic").rows
+    assert [row.label for row in rows] == ["br", "br (tuned)", "cnn", "cnn (tuned)"]
+    assert rows[1].cells["n"].text == "1 (deterministic)"
 
 
 def test_one_row_per_model_that_fitted_a_rule(table):

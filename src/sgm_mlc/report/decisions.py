@@ -1,5 +1,5 @@
-"""The "Decision rules" table of one dataset: for each model of the main table that scores labels, the rule its
-evaluation chose on the validation split (:mod:`sgm_mlc.decision`) and the test micro- and macro-F1 before and
+"""The "Decision rules" table of one dataset: for each row of the main tables (default and tuned settings) whose
+model scores labels, the rule its evaluation chose on the validation split (:mod:`sgm_mlc.decision`) and the test micro- and macro-F1 before and
 after it, read from the ``decision`` block of each run's ``metrics.json``."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from sgm_mlc.experiment.plan import Run
+from sgm_mlc.report.budgets import budget_rows
 from sgm_mlc.report.collect import Results, metrics_file
 from sgm_mlc.report.document import DASH, Cell, MetricCell, Row, Table, TextCell, Value
 from sgm_mlc.report.tables import METRICS, SPLIT, count_cell, seeds_note
@@ -25,8 +26,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
 def decision_table(results: Results, dataset: str) -> Table | None:
     """Models × (chosen rule, micro- and macro-F1 before → after), over the main table's runs whose evaluation
     fitted a rule (``None`` when none did)."""
-    rows = []
-    for model, runs in results.plan.tables[dataset].main.items():
+    rows, models = [], []
+    for label, model, runs in budget_rows(results, dataset):
         blocks = [results.metrics(run).get(SPLIT, {}).get("decision") for run in runs]
         if not any(blocks):
             continue
@@ -34,11 +35,12 @@ def decision_table(results: Results, dataset: str) -> Table | None:
         for column, (_, metric, side) in COLUMNS.items():
             values = decision_values(results, runs, side, metric)
             cells[column] = TextCell(DASH) if values is None else MetricCell(values)
-        rows.append(Row(model, cells))
+        rows.append(Row(label, cells))
+        models.append(model)
     if not rows:
         return None
     notes = [
-        seeds_note([row.label for row in rows]),
+        seeds_note(models),
         "Each model's decision rule is fitted on the validation split's scores only and saved beside its metrics "
         "(results/evaluation/<run>/decision.json): fixed, the model's own cut (SVM margin 0, sigmoid "
         "training.set_threshold); global, one threshold for all labels; per_label, each label's F1-best threshold "

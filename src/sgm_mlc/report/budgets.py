@@ -120,11 +120,13 @@ def study_table(results: Results, dataset: str) -> Table | None:
             "chosen": TextCell(", ".join(f"{key}={format_setting(value)}" for key, value in chosen.items())),
         }
         rows.append(Row(model, cells))
-    budget = results.tuned(dataset, next(iter(tuned)))["provenance"]
+    studied = [results.tuned(dataset, model)["provenance"] for model in tuned]
+    budget = studied[0]
+    pruners = sorted({provenance["pruner"] for provenance in studied})
     columns = {"metric": "selected by", "best": "best validation", "trial": "best trial", "used": "used",
                "chosen": "settings chosen"}
     notes = [
-        f"Optuna studies on the train and validation splits only: {budget['sampler']}; pruner: {budget['pruner']}; "
+        f"Optuna studies on the train and validation splits only: {budget['sampler']}; pruner: {'; '.join(pruners)}; "
         f"budget per model: {budget['budget']['trials']} trials or {budget['budget']['cpu_minutes']:g} CPU-minutes, "
         "whichever is spent first. Files: results/tuning/<dataset>/<model>/best.yaml and trials.json; each study "
         f"is an MLflow run with a child run per trial ({study_tracking_file(dataset, '<model>')}).",

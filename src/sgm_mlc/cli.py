@@ -192,16 +192,14 @@ def tuned_run(args: argparse.Namespace, params: dict[str, Any]) -> tuple[dict[st
     from sgm_mlc.tuning.settings import apply_best, read_best
 
     best = read_best(args.tuned, args.dataset, args.model)
+    params = apply_best(params, best)
+    validate_sections(params, source=f"{args.tuned} merged over the run's params")
+    if args.order == TUNED_ORDER and not best.get("order"):
+        raise ParamsError(f"{args.tuned} chose no label order, but the run's order is {TUNED_ORDER}; tune `order` too")
     if best["provenance"].get("examples_sha256") != sha256_of(args.processed / "examples.parquet"):
         log.warning("%s was tuned on other examples than %s; its settings may no longer be the best: run the study "
                     "again (snakemake tune --config 'tuning={run_studies: true}')", args.tuned, args.processed)
-    params = apply_best(params, best)
-    validate_sections(params, source=f"{args.tuned} merged over the run's params")
-    if args.order != TUNED_ORDER:
-        return params, args.label_order
-    if not best.get("order"):
-        raise ParamsError(f"{args.tuned} chose no label order, but the run's order is {TUNED_ORDER}; tune `order` too")
-    return params, args.label_order.parent / best["order"]
+    return params, args.label_order.parent / best["order"] if args.order == TUNED_ORDER else args.label_order
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 # What `git clone` brings of the DVC repository besides the workflow (copy_project copies the workflow).
-DVC_REPOSITORY_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+DVC_REPOSITORY_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "results/tuning/README.md")
 ALL_STAGES = {
     "download", "preprocess", "embeddings", "image_features", "label_orders", "tune", "train", "evaluate",
     "cross_dataset", "summarize", "tracking", "report",

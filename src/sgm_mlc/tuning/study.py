@@ -60,14 +60,14 @@ def redacted(url: str) -> str:
 
 def open_study(
     name: str, storage_url: str, seed: int, worker: int, min_epochs: int, max_epochs: int, reduction_factor: int,
-    startup_trials: int, grace_period: int = GRACE_PERIOD_SECONDS,
+    startup_trials: int,
 ) -> optuna.Study:
     """The study ``name`` in ``storage_url`` (created on first use), maximising, with this worker's sampler."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable in use
     storage = RDBStorage(
         storage_url,
-        heartbeat_interval=min(HEARTBEAT_SECONDS, grace_period),
-        grace_period=grace_period,
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        grace_period=GRACE_PERIOD_SECONDS,
         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
     )
     pruner = optuna.pruners.HyperbandPruner(

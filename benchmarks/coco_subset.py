@@ -121,6 +121,7 @@ def main() -> None:
     overlay = {
         "run": {"datasets": ["coco2017"], "models": args.models, "seeds": args.seeds},
         "experiments": {"ablations": None, "label_orders": None, "cross_dataset": []},
+        "tuning": {"enabled": False},  # the default recipe: no study has been run on this mirror
         "datasets": {"coco2017": {"files": mirror_files(args.mirror)}},
         "image_features": {"depth": args.depth, "image_size": args.image_size, "weights": args.weights},
     }

@@ -84,3 +84,12 @@ def test_two_workflow_jobs_run_trials_of_one_study_on_postgresql(tmp_path, small
     assert {record["study"] for record in records} == {"synthetic-br"}
     assert best["provenance"]["storage"].startswith("postgresql+psycopg2://")
     assert not (study / "study.db").exists()
+
+
+def test_missing_committed_settings_stop_the_workflow_with_the_way_on(tmp_path, small_params):
+    project = copy_project(tmp_path / "uncommitted", tuned_params(small_params, run_studies=False))
+    result = snakemake(project, "all", "--dry-run", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "2 tuned settings file(s) are missing: results/tuning/synthetic/br/best.yaml" in message
+    assert "tuning={run_studies: true}" in message and "tuning={enabled: false}" in message

@@ -13,6 +13,8 @@ sys.path.insert(0, PROJECT_SRC)
 # only its dependencies); the prefix keeps Snakemake's default strict-mode settings.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; ")
 
+from snakemake.exceptions import WorkflowError
+
 from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, read_params_file, validate_params
 from sgm_mlc.experiment.plan import (
     DEFAULT_VARIANT,
@@ -39,6 +41,28 @@ coerce_command_line_strings(config)
 validate_params(config, source="params.yaml (with any --config/--configfile overrides)")
 
 PLAN = experiment_plan(config)
+
+
+def check_committed_tuned_settings():
+    """Where tuned runs read committed settings (tuning.run_studies false), each must be there: stop at once
+    naming the missing files and the two ways on, rather than at the first tuned job."""
+    missing = [
+        f"results/tuning/{dataset}/{model}/best.yaml"
+        for dataset, table in PLAN.tables.items()
+        for model in table.tuned
+        if not dataset_view(config, dataset)["tuning"]["run_studies"]
+        and not Path(f"results/tuning/{dataset}/{model}/best.yaml").is_file()
+    ]
+    if missing:
+        raise WorkflowError(
+            f"tuning.enabled asks for tuned rows, but {len(missing)} tuned settings file(s) are missing: "
+            f"{', '.join(missing)}. Run the studies (--config 'tuning={{run_studies: true}}', or "
+            "overrides.<dataset>.tuning.run_studies: true for one dataset) or leave the tuned rows out "
+            "(--config 'tuning={enabled: false}')."
+        )
+
+
+check_committed_tuned_settings()
 DATASETS = PLAN.datasets
 TRAINED_DATASETS = list(PLAN.tables)
 MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS}

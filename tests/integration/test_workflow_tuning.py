@@ -91,5 +91,5 @@ def test_missing_committed_settings_stop_the_workflow_with_the_way_on(tmp_path, 
     result = snakemake(project, "all", "--dry-run", check=False)
     assert result.returncode != 0
     message = result.stdout + result.stderr
-    assert "2 tuned settings file(s) are missing: results/tuning/synthetic/br/best.yaml" in message
+    assert "committed settings results/tuning/synthetic/br/best.yaml are missing" in message
     assert "tuning={run_studies: true}" in message and "tuning={enabled: false}" in message

@@ -42,27 +42,6 @@ validate_params(config, source="params.yaml (with any --config/--configfile over
 
 PLAN = experiment_plan(config)
 
-
-def check_committed_tuned_settings():
-    """Where tuned runs read committed settings (tuning.run_studies false), each must be there: stop at once
-    naming the missing files and the two ways on, rather than at the first tuned job."""
-    missing = [
-        f"results/tuning/{dataset}/{model}/best.yaml"
-        for dataset, table in PLAN.tables.items()
-        for model in table.tuned
-        if not dataset_view(config, dataset)["tuning"]["run_studies"]
-        and not Path(f"results/tuning/{dataset}/{model}/best.yaml").is_file()
-    ]
-    if missing:
-        raise WorkflowError(
-            f"tuning.enabled asks for tuned rows, but {len(missing)} tuned settings file(s) are missing: "
-            f"{', '.join(missing)}. Run the studies (--config 'tuning={{run_studies: true}}', or "
-            "overrides.<dataset>.tuning.run_studies: true for one dataset) or leave the tuned rows out "
-            "(--config 'tuning={enabled: false}')."
-        )
-
-
-check_committed_tuned_settings()
 DATASETS = PLAN.datasets
 TRAINED_DATASETS = list(PLAN.tables)
 MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS}
@@ -162,6 +141,19 @@ def tuned_settings_file(dataset, model):
     return f"results/tuning/{dataset}/{model}/best.yaml"
 
 
+def tuned_settings_input(dataset, model):
+    """A tuned run's best.yaml. Where it is to be read as committed (tuning.run_studies false), it must be there:
+    the job stops while the DAG is built, naming the file and the two ways on."""
+    path = tuned_settings_file(dataset, model)
+    if not dataset_view(config, dataset)["tuning"]["run_studies"] and not Path(path).is_file():
+        raise WorkflowError(
+            f"tuning.enabled asks for a tuned {model} on {dataset}, but its committed settings {path} are missing. "
+            "Run the studies (--config 'tuning={run_studies: true}', or overrides.<dataset>.tuning.run_studies: "
+            "true for one dataset) or leave the tuned rows out (--config 'tuning={enabled: false}')."
+        )
+    return path
+
+
 def run_inputs(wildcards):
     """The earlier phases' files a run reads: examples, label order (a tuned run whose study chose the order:
     every order it chose among), input features for neural models, and a tuned run's best.yaml."""
@@ -173,7 +165,7 @@ def run_inputs(wildcards):
     if wildcards.model in NEURAL_MODELS:
         inputs["features"] = features_of(wildcards.dataset)
     if wildcards.variant == TUNED_VARIANT:
-        inputs["tuned"] = tuned_settings_file(wildcards.dataset, wildcards.model)
+        inputs["tuned"] = tuned_settings_input(wildcards.dataset, wildcards.model)
     return inputs
 
 

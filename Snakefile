@@ -38,6 +38,7 @@ include: "workflow/rules/cross_dataset.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/verify.smk"
 
 
 rule all:

@@ -361,7 +361,37 @@ def run_explain_examples(args: argparse.Namespace) -> None:
 def run_summarize(args: argparse.Namespace) -> None:
     from sgm_mlc.report.summary import summarize
 
-    summarize(args.evaluations, args.models, args.out)
+    summarize(args.evaluations, args.models, args.out, args.timings)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Compare the summary metrics with the committed record; 1 when a metric is outside its tolerance."""
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.verify import (
+        RecordError, committed_revision, compare, format_table, load_tolerances, read_committed, read_folder,
+        verification,
+    )
+
+    tolerances = load_tolerances(args.tolerances)
+    try:
+        if args.reference is not None:
+            record, described = read_folder(args.reference), str(args.reference)
+        else:
+            commit = committed_revision(Path.cwd(), args.revision)
+            record, described = read_committed(Path.cwd(), commit, args.summary), f"git {commit} {args.summary}"
+    except RecordError as error:
+        if not args.no_fail:
+            raise
+        record, described = {}, f"none ({error})"  # every run is new: nothing to check it against
+    runs = compare(record, read_folder(args.summary), tolerances)
+    document = verification(runs, tolerances, described)
+    print(f"{args.summary} against {described}, tolerances from {args.tolerances}")
+    print("\n".join(format_table(runs, every_metric=args.every_metric)))
+    counts = ", ".join(f"{count} {status}" for status, count in document["counts"].items() if count)
+    print(f"{'PASSED' if document['passed'] else 'FAILED'}: {counts}")
+    if args.out is not None:
+        write_json(args.out, document)
+    return 0 if document["passed"] or args.no_fail else 1
 
 
 def add_run_arguments(sub: argparse.ArgumentParser) -> None:
@@ -510,12 +540,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", type=Path, required=True, help="results/report")
 
     sub = commands.add_parser(
-        "summarize", allow_abbrev=False, help="collect every run's metrics, timings and training curves for DVC"
+        "summarize", allow_abbrev=False, help="collect every run's metrics and training curves (for git and DVC) and its timings"
     )
     sub.set_defaults(handler=run_summarize)
     sub.add_argument("--evaluations", type=Path, nargs="*", default=[], help="results/evaluation/... run folders")
     sub.add_argument("--models", type=Path, nargs="*", default=[], help="results/models/... run folders")
     sub.add_argument("--out", type=Path, required=True, help="results/summary")
+    sub.add_argument("--timings", type=Path, required=True, help="results/timings")
+
+    from sgm_mlc.verify import DEFAULT_TOLERANCES, SUMMARY_METRICS
+
+    sub = commands.add_parser(
+        "verify", allow_abbrev=False,
+        help="compare every run's summary metrics with the committed record, within stated tolerances",
+    )
+    sub.set_defaults(handler=run_verify)
+    sub.add_argument("--summary", type=Path, default=SUMMARY_METRICS, help="the figures to check (default: %(default)s)")
+    sub.add_argument("--revision", default="HEAD", help="the git revision whose committed summary is the record")
+    sub.add_argument("--reference", type=Path, help="a folder of summary metrics to use as the record instead of git")
+    sub.add_argument("--tolerances", type=Path, default=DEFAULT_TOLERANCES, help="default: %(default)s")
+    sub.add_argument("--every-metric", action="store_true", help="print every metric, not only those that differ")
+    sub.add_argument("--no-fail", action="store_true", help="exit 0 even when a metric is outside its tolerance")
+    sub.add_argument("--out", type=Path, help="write the check as JSON (results/verify/verification.json)")
 
     sub = command("init-tracking", run_init_tracking, "create the MLflow store and experiment once")
     sub.add_argument("--out", type=Path, required=True)
@@ -541,12 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = getattr(args, "out", None)
     out_existed = out is not None and out.exists()
     try:
-        args.handler(args)
+        status = args.handler(args)
     except (ParamsError, ValueError, RuntimeError) as error:
         log.error("%s", error)
     except OSError as error:
         log.error("%s", describe_os_error(error, args.command, out))
     else:
-        return 0
+        return status or 0
     remove_if_left_empty(out, out_existed)
     return 2

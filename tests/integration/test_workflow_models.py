@@ -64,7 +64,7 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     # One summary file per run (dvc metrics show), its timings apart.
     summary_names = {f"{name.rsplit('-', 1)[0]}-seed{name.rsplit('-', 1)[1]}.json" for name in expected}
     assert {path.name for path in (project / "results/summary/metrics").iterdir()} == summary_names
-    assert {path.name for path in (project / "results/summary/timings").iterdir()} == summary_names
+    assert {path.name for path in (project / "results/timings").iterdir()} == summary_names
     assert len(list((project / "results/summary/curves").glob("*.json"))) == 12  # the neural runs
 
     # Evaluation-only settings re-evaluate and retrain nothing; word vectors retrain only the neural models.

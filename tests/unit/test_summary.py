@@ -1,4 +1,4 @@
-"""results/summary: one file per run of quality metrics, of timings and of training curves."""
+"""results/summary: one file per run of quality metrics and of training curves; results/timings: its timings."""
 
 import json
 from pathlib import Path
@@ -40,16 +40,17 @@ def test_each_run_gets_its_quality_metrics_its_timings_and_its_curve_in_separate
     ]
     neural = finished_run(tmp_path, NEURAL, history)
     linear = finished_run(tmp_path, LINEAR, None)
-    out = tmp_path / "results/summary"
+    out, timings = tmp_path / "results/summary", tmp_path / "results/timings"
 
-    summarize([neural[0], linear[0]], [linear[1], neural[1]], out)
+    summarize([neural[0], linear[0]], [linear[1], neural[1]], out, timings)
 
     names = {"synthetic-sgm-default-frequency-seed13.json", "synthetic-br-default-frequency-seed13.json"}
     assert {path.name for path in (out / "metrics").iterdir()} == names
-    assert {path.name for path in (out / "timings").iterdir()} == names
+    assert {path.name for path in timings.iterdir()} == names
+    assert sorted(path.name for path in out.iterdir()) == ["curves", "metrics"]  # no wall time in the record
     metrics = read(out / "metrics/synthetic-sgm-default-frequency-seed13.json")
     assert metrics == {"test": {"micro_f1": 0.8, "hamming_loss": 0.05}, "valid": {"micro_f1": 0.9, "hamming_loss": 0.05}}
-    assert read(out / "timings/synthetic-br-default-frequency-seed13.json") == {
+    assert read(timings / "synthetic-br-default-frequency-seed13.json") == {
         "test": {"documents_per_second": 900.0},
         "valid": {"documents_per_second": 800.0},
         "train_seconds": 12.5,
@@ -65,12 +66,12 @@ def test_each_run_gets_its_quality_metrics_its_timings_and_its_curve_in_separate
 def test_a_run_that_left_the_plan_leaves_no_file_behind(tmp_path):
     neural = finished_run(tmp_path, NEURAL, [{"epoch": 1, "valid_micro_f1": 0.5}])
     linear = finished_run(tmp_path, LINEAR, None)
-    out = tmp_path / "summary"
-    summarize([neural[0], linear[0]], [neural[1], linear[1]], out)
+    out, timings = tmp_path / "summary", tmp_path / "timings"
+    summarize([neural[0], linear[0]], [neural[1], linear[1]], out, timings)
 
-    summarize([linear[0]], [linear[1]], out)
+    summarize([linear[0]], [linear[1]], out, timings)
 
-    for folder in ("metrics", "timings"):
-        assert [path.name for path in (out / folder).iterdir()] == ["synthetic-br-default-frequency-seed13.json"]
+    for folder in (out / "metrics", timings):
+        assert [path.name for path in folder.iterdir()] == ["synthetic-br-default-frequency-seed13.json"]
     assert list((out / "curves").iterdir()) == []
     assert not list(out.glob("**/*.partial"))

@@ -32,7 +32,9 @@ from sgm_mlc.experiment.plan import (
     tune_sections,
 )
 from sgm_mlc.labels.orders import ORDERS
+from sgm_mlc.git import git_commit
 from sgm_mlc.report.collect import report_inputs
+from sgm_mlc.verify import VERIFICATION_FILE
 from sgm_mlc.report.summary import summary_name
 
 for params_file in workflow.configfiles:  # Snakemake's own YAML loader keeps the last of two equal keys
@@ -248,8 +250,8 @@ def neural_runs():
 
 
 def summary_files(folder, runs):
-    """``results/summary/<folder>/<run>.json`` of each of ``runs`` (see sgm_mlc.report.summary)."""
-    return [f"results/summary/{folder}/{summary_name(run.path)}.json" for run in runs]
+    """``results/<folder>/<run>.json`` of each of ``runs`` (see sgm_mlc.report.summary)."""
+    return [f"results/{folder}/{summary_name(run.path)}.json" for run in runs]
 
 
 def cross_dataset_files(name):
@@ -301,9 +303,9 @@ def tracking_targets():
 def summary_targets():
     """Every run's quality metrics, timings and (neural runs) training curve."""
     return (
-        summary_files("metrics", PLAN.runs)
+        summary_files("summary/metrics", PLAN.runs)
         + summary_files("timings", PLAN.runs)
-        + summary_files("curves", neural_runs())
+        + summary_files("summary/curves", neural_runs())
     )
 
 

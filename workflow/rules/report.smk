@@ -1,26 +1,28 @@
 # ---------------------------------------------------------------------------------------------------------
-# summarize_results: one file per run of its quality metrics (dvc metrics show / diff), of its timings, and
-# of its training curve (dvc plots show), under results/summary
+# summarize_results: one file per run of its quality metrics (dvc metrics show / diff, sgm-mlc verify) and of
+# its training curve (dvc plots show) under results/summary, committed to git; of its timings under
+# results/timings, not versioned (wall times differ at every run)
 # ---------------------------------------------------------------------------------------------------------
 rule summarize_results:
     input:
         metrics=run_files("evaluation", "metrics.json"),
         summaries=run_files("models", "train_summary.json"),
     output:
-        metrics=summary_files("metrics", PLAN.runs),
+        metrics=summary_files("summary/metrics", PLAN.runs),
         timings=summary_files("timings", PLAN.runs),
-        curves=summary_files("curves", neural_runs()),
+        curves=summary_files("summary/curves", neural_runs()),
     params:
         evaluations=lambda wildcards, input: [Path(path).parent for path in input.metrics],
         models=lambda wildcards, input: [Path(path).parent for path in input.summaries],
         out_dir=lambda wildcards, output: Path(output.metrics[0]).parent.parent,
+        timings_dir=lambda wildcards, output: Path(output.timings[0]).parent,
     log:
         "results/logs/summarize_results/summarize_results.log",
     conda:
         "../../envs/report.yaml"
     shell:
         "python -m sgm_mlc summarize --evaluations {params.evaluations} --models {params.models}"
-        " --out {params.out_dir} > {log} 2>&1"
+        " --out {params.out_dir} --timings {params.timings_dir} > {log} 2>&1"
 
 
 # Phase target (used by dvc.yaml): the summary of every run of the plan.

@@ -34,7 +34,7 @@ from sgm_mlc.metrics.multilabel import to_multi_hot
 from sgm_mlc.models.names import SET_LOSSES
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
-from sgm_mlc.training.device import seed_everything, select_device, uses_bf16
+from sgm_mlc.training.device import determinism_record, seed_everything, select_device, uses_bf16
 from sgm_mlc.training.loop import BEST_MODEL_FILE, EpochCallback, TrainingConfig, predict_split, train
 from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
 
@@ -122,7 +122,7 @@ def train_neural(
     training = params["training"]
     device = select_device(training["device"])
     bf16 = uses_bf16(device, training["precision"])
-    seed_everything(seed, device)
+    seed_everything(seed, device, training.get("deterministic", True))
     model = build_model(model_name, params, inputs, features_dir)
     log.info(
         "%s: %d parameters (%d trainable) on %s%s, %d torch threads, batch %d, up to %d epochs", model_name,
@@ -156,6 +156,7 @@ def train_neural(
         "train_cpu_minutes": (time.process_time() - cpu_started) / 60,
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "determinism": determinism_record(),
     }
     write_json(out_dir / "train_summary.json", summary)
     return summary

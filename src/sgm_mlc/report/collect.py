@@ -32,6 +32,7 @@ import pandas as pd
 import yaml
 
 from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan, explained_runs
+from sgm_mlc.verify import VERIFICATION_FILE
 
 EXPERIMENT_FILE = "results/tracking/experiment.json"
 
@@ -102,6 +103,8 @@ def report_inputs(params: dict[str, Any]) -> dict[str, str]:
         files[f"results/interpret/{dataset}/examples.json"] = "explain_examples"
     for run in plan.runs:
         files.update(run_files(run))
+    if plan.runs:
+        files[VERIFICATION_FILE] = "verify_against_record"
     for cross in plan.cross_runs:
         files.update(cross_files(cross))
     for dataset, table in plan.tables.items():

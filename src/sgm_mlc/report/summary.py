@@ -1,13 +1,15 @@
-"""Collect every run's final metrics, timings and training curve into ``results/summary``, one small file per
-run in each folder, for ``dvc metrics show`` (one row per run), ``dvc metrics diff`` and ``dvc plots show``.
+"""Collect every run's final metrics and training curve into ``results/summary`` (committed to git: ``dvc metrics
+show``, one row per run, ``dvc metrics diff``, ``dvc plots show``, ``sgm-mlc verify``), and its timings into
+``results/timings`` (not versioned), one small file per run in each folder.
 
 A run's file is named ``<dataset>-<model>-<variant>-<order>-seed<seed>.json`` in every folder:
 
-* ``metrics/``: ``{"test": {...}, "valid": {...}}``, the scalar quality metrics of each split (per-label F1 stays
-  in the run's own ``metrics.json``). Equal for equal parameters and seed.
+* ``summary/metrics/``: ``{"test": {...}, "valid": {...}}``, the scalar quality metrics of each split (per-label
+  F1 stays in the run's own ``metrics.json``). Equal for equal parameters and seed on one machine.
+* ``summary/curves/``: the run's per-epoch history (neural models only), without its wall times.
 * ``timings/``: ``{"train_seconds": ..., "test": {"documents_per_second": ...}, "valid": {...}}``, how long the
-  run took on this machine. Kept apart, so that a rerun on another machine changes no quality figure.
-* ``curves/``: the run's per-epoch history (neural models only).
+  run took. Wall times differ at every run, so they stay out of the committed record: a rerun of the same
+  parameters leaves ``git status`` clean.
 
 Each folder is replaced as a whole, so a run that left the plan leaves no file behind.
 """
@@ -54,18 +56,18 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def summarize(evaluation_dirs: Sequence[Path], model_dirs: Sequence[Path], out_dir: Path) -> None:
-    """Write ``metrics/``, ``timings/`` and ``curves/`` into ``out_dir`` from the runs' evaluation folders and
-    model folders (the same runs, in any order)."""
+def summarize(evaluation_dirs: Sequence[Path], model_dirs: Sequence[Path], out_dir: Path, timings_dir: Path) -> None:
+    """Write ``metrics/`` and ``curves/`` into ``out_dir``, and the timings into ``timings_dir``, from the runs'
+    evaluation folders and model folders (the same runs, in any order)."""
     models = {run_path(folder): folder for folder in model_dirs}
-    with atomic_directory(out_dir / "metrics") as metrics_dir, atomic_directory(out_dir / "timings") as timings_dir:
+    with atomic_directory(out_dir / "metrics") as metrics_dir, atomic_directory(timings_dir) as timings_out:
         for folder in evaluation_dirs:
             path = run_path(folder)
             quality, timings = split_scalars(read_json(folder / "metrics.json"))
             train_summary = read_json(models[path] / "train_summary.json")
             timings.update({name: train_summary[name] for name in TRAINING_TIMINGS if name in train_summary})
             write_json(metrics_dir / f"{summary_name(path)}.json", quality)
-            write_json(timings_dir / f"{summary_name(path)}.json", timings)
+            write_json(timings_out / f"{summary_name(path)}.json", timings)
     with atomic_directory(out_dir / "curves") as curves_dir:
         for path, folder in models.items():
             history = folder / "history.json"

@@ -67,11 +67,13 @@ def log_training_run(
     history_path = model_dir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else []
     metrics = json.loads((evaluation_dir / "metrics.json").read_text())
+    determinism = json.loads((model_dir / "train_summary.json").read_text()).get("determinism", {})
     tags = {
         "sgm_mlc.rule": RULE,
         **{f"sgm_mlc.{part}": value for part, value in wildcards.items()},
         "sgm_mlc.dataset_sha256": sha256_of(examples_path),
         "mlflow.source.git.commit": git_commit(project_dir),
+        **{f"sgm_mlc.determinism.{name}": str(value) for name, value in determinism.items()},
     }
     artifacts = [model_dir / f for f in MODEL_FILES + RUN_FILES if (model_dir / f).is_file()]
     artifacts += [evaluation_dir / f for f in EVALUATION_FILES]

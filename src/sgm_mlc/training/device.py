@@ -42,11 +42,28 @@ def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def seed_everything(seed: int, device: torch.device) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels (same seed, same numbers)."""
+def seed_everything(seed: int, device: torch.device, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch and, with ``deterministic``, ask torch for deterministic kernels (same seed,
+    same numbers, on one machine with one thread count). Without it, cuDNN may pick the fastest kernels."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if device.type == "cuda":
+    if device.type == "cuda" and deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.use_deterministic_algorithms(deterministic, warn_only=device.type == "cuda")
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def determinism_record() -> dict[str, object]:
+    """What decides whether a rerun gives the same bits, as torch now stands: the deterministic-kernel switch,
+    the thread counts, the vector instruction set ATen dispatches to (``ATEN_CPU_CAPABILITY`` lowers it) and
+    the torch build. Logged with every run (train_summary.json, MLflow)."""
+    return {
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "torch": torch.__version__,
+    }

@@ -26,6 +26,17 @@ TEST_DOCUMENTS = 60
 # How often each system flips a label (lower is better); seeds shift it a little.
 NOISE = {"br": 0.25, "sgm": 0.04, "no_ge": 0.12}
 BENCHMARK_SECONDS = {"train_model": [1.5, 2.25], "evaluate_model": [0.5]}
+DETERMINISM = {"deterministic_algorithms": True, "torch_threads": 1, "torch_interop_threads": 2, "cpu_capability": "AVX512",
+               "cudnn_deterministic": True, "torch": "2.14.1"}
+VERIFICATION = {
+    "record": "git 0123abc results/summary/metrics", "passed": True,
+    "counts": {"identical": 5, "within": 1, "outside": 0, "new": 0, "missing": 0},
+    "tolerances": {"default": 0.02, "metrics": {"micro_f1": 0.01}, "source": "measured spread"},
+    "runs": {"synthetic-sgm-default-frequency-seed1": {"status": "within", "differing": [
+        {"split": "test", "metric": "micro_f1", "recorded": 0.8, "current": 0.803, "tolerance": 0.01, "difference": 0.003},
+        {"split": "valid", "metric": "hamming_loss", "recorded": 0.1, "current": 0.099, "tolerance": 0.02, "difference": -0.001},
+    ]}, "synthetic-br-default-frequency-seed1": {"status": "identical", "differing": []}},
+}
 
 PARAMS = {
     "run": {"datasets": ["synthetic"], "models": ["br", "sgm"], "order": "frequency", "seeds": [1, 2]},
@@ -87,7 +98,7 @@ def _fabricate(root: Path, params: dict) -> None:
         }).to_parquet(evaluation / "predictions.parquet")
         _write(models / "train_summary.json", {"model": run.model, "device": "cpu", "train_cpu_minutes": 0.5 + run.seed,
                                                 "epochs_run": 3, "best_epoch": 2 + run.seed % 2, "max_epochs": 3,
-                                                "stopped_early": False})
+                                                "stopped_early": False} | ({"determinism": DETERMINISM} if run.model == "sgm" else {}))
         if run.model == "sgm":
             _write(models / "history.json", [
                 {"epoch": epoch, "train_loss": 1 / epoch, "learning_rate": 0.002, "valid_micro_f1": 0.5 + 0.1 * epoch}
@@ -113,6 +124,7 @@ def _fabricate(root: Path, params: dict) -> None:
                       {"label": "l2", "probability": 0.55, "attention": [0.1, 0.3, 0.6]}],
         }],
     })
+    _write(root / "results/verify/verification.json", VERIFICATION)
     for rule, seconds in BENCHMARK_SECONDS.items():
         for index, value in enumerate(seconds):
             path = root / f"results/benchmarks/{rule}/synthetic/job{index}.tsv"
@@ -244,7 +256,20 @@ def test_provenance(built):
     assert facts["phase_seconds"]["train_model"] == {"seconds": 3.75, "jobs": 2}
     assert facts["packages"]["numpy"] == np.__version__
     assert facts["training_devices"] == {"cpu": len(experiment_plan(PARAMS).runs)}
+    sgm_runs = sum(run.model == "sgm" for run in experiment_plan(PARAMS).runs)
+    assert facts["determinism"] == {"deterministic kernels, 1 torch thread(s), AVX512 kernels, torch 2.14.1": sgm_runs}
     assert "Wall-clock time per rule" in built["html"]
+
+
+def test_provenance_states_the_check_against_the_committed_record_and_the_tolerance_each_moved_run_met(built):
+    verification = built["numbers"]["provenance"]["verification"]
+    assert verification["passed"] and verification["record"] == VERIFICATION["record"]
+    assert verification["moved"] == {
+        "synthetic-sgm-default-frequency-seed1": "within: largest move test micro_f1 +0.0030 (tolerance 0.0100)",
+    }
+    html = built["html"]
+    assert "within the stated tolerances: 5 identical, 1 within" in html
+    assert "absolute; micro_f1 0.01; other metrics 0.02 (measured spread)" in html
 
 
 def test_missing_inputs_name_file_and_rule(tmp_path):

@@ -122,7 +122,7 @@ def train_neural(
     training = params["training"]
     device = select_device(training["device"])
     bf16 = uses_bf16(device, training["precision"])
-    seed_everything(seed, device, training.get("deterministic", True))
+    seed_everything(seed, device, training["deterministic"])
     model = build_model(model_name, params, inputs, features_dir)
     log.info(
         "%s: %d parameters (%d trainable) on %s%s, %d torch threads, batch %d, up to %d epochs", model_name,

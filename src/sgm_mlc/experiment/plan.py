@@ -52,7 +52,7 @@ DETERMINISTIC_MODELS = LINEAR_MODELS
 NEURAL_TRAINING_KEYS = (
     "epochs", "batch_size", "learning_rate", "lr_decay", "decay_start_epoch", "max_grad_norm", "ema_decay",
     "patience", "selection_metric", "max_source_length", "device", "precision", "eval_batch_size",
-    "eval_max_tokens",
+    "eval_max_tokens", "deterministic",
 )
 # Set models select their best epoch by the validation score of thresholded predictions.
 SET_MODEL_TRAINING_KEYS = NEURAL_TRAINING_KEYS + ("set_threshold",)

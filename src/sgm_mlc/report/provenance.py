@@ -3,7 +3,10 @@
 * the git commit of the project and the sha256 of the canonical JSON of the params (sorted keys, no spaces);
 * the sha256 of each dataset's ``data/processed/<dataset>/examples.parquet``;
 * the versions of the packages that shape the results, and the machine building the report;
-* the devices the runs were trained on (their ``train_summary.json``);
+* the devices the runs were trained on and the determinism settings of the neural ones (their
+  ``train_summary.json``);
+* how every run's metrics compare with the committed record, within the stated tolerances
+  (``results/verify/verification.json``, see :mod:`sgm_mlc.verify`);
 * the wall-clock seconds per rule, summed over Snakemake's benchmark files
   ``results/benchmarks/<rule>/**/*.tsv`` (column ``s``).
 """
@@ -26,6 +29,7 @@ from sgm_mlc.data.download import sha256_of
 from sgm_mlc.report.collect import Results
 from sgm_mlc.report.document import Facts, Section
 from sgm_mlc.git import git_commit
+from sgm_mlc.verify import VERIFICATION_FILE
 
 PACKAGES = ("torch", "snakemake", "dvc", "mlflow", "gensim", "scikit-learn", "pandas", "pyarrow", "numpy", "sgm-mlc")
 BENCHMARKS = "results/benchmarks"
@@ -46,7 +50,41 @@ def provenance(results: Results) -> dict[str, Any]:
         "training_devices": dict(
             Counter(results.train_summary(run).get("device", "unknown") for run in results.plan.runs)
         ),
+        "determinism": dict(Counter(
+            determinism_setting(results.train_summary(run)["determinism"])
+            for run in results.plan.runs if "determinism" in results.train_summary(run)
+        )),
+        "verification": verification_facts(results.json(VERIFICATION_FILE)),
         "phase_seconds": phase_seconds(project_dir),
+    }
+
+
+def determinism_setting(record: dict[str, Any]) -> str:
+    """One line for a run's determinism record (see :func:`sgm_mlc.training.device.determinism_record`)."""
+    kernels = "deterministic kernels" if record["deterministic_algorithms"] else "non-deterministic kernels allowed"
+    return (
+        f"{kernels}, {record['torch_threads']} torch thread(s), {record['cpu_capability']} kernels,"
+        f" torch {record['torch']}"
+    )
+
+
+def verification_facts(document: dict[str, Any]) -> dict[str, Any]:
+    """What the report states of the check against the committed record: the record, the outcome, the
+    tolerances and, per run that moved, its largest move relative to its tolerance."""
+    moved = {}
+    for run, entry in document["runs"].items():
+        if entry["differing"]:
+            worst = max(entry["differing"], key=lambda check: abs(check["difference"]) - check["tolerance"])
+            moved[run] = (
+                f"{entry['status']}: largest move {worst['split']} {worst['metric']} {worst['difference']:+.4f}"
+                f" (tolerance {worst['tolerance']:.4f})"
+            )
+    return {
+        "record": document["record"],
+        "passed": document["passed"],
+        "counts": document["counts"],
+        "tolerances": document["tolerances"],
+        "moved": moved,
     }
 
 
@@ -95,6 +133,20 @@ def cuda_devices() -> list[str]:
     return [line.strip() for line in listing.stdout.splitlines() if line.strip()]
 
 
+def verification_block(facts: dict[str, Any]) -> Facts:
+    """The check against the committed record as a list: outcome, record, tolerances, the runs that moved."""
+    counts = ", ".join(f"{count} {status}" for status, count in facts["counts"].items() if count)
+    tolerances = facts["tolerances"]
+    named = ", ".join(f"{metric} {value:g}" for metric, value in tolerances["metrics"].items())
+    return Facts(f"Checked against the committed record ({VERIFICATION_FILE}; sgm-mlc verify)", [
+        ("outcome", f"{'within the stated tolerances' if facts['passed'] else 'OUTSIDE the stated tolerances'}: {counts}"),
+        ("record", facts["record"]),
+        ("tolerances", f"absolute; {named + '; ' if named else ''}other metrics {tolerances['default']:g}"
+                       + (f" ({tolerances['source']})" if tolerances["source"] else "")),
+        *facts["moved"].items(),
+    ])
+
+
 def phase_seconds(project_dir: Path) -> dict[str, dict[str, float]] | None:
     """Rule → ``{"seconds": summed column s, "jobs": benchmark files}``, ``None`` when no file exists."""
     folder = project_dir / BENCHMARKS
@@ -125,6 +177,9 @@ def provenance_section(facts: dict[str, Any]) -> Section:
         ]),
         Facts("Training devices (train_summary.json of each run)",
               [(device, f"{count} run(s)") for device, count in facts["training_devices"].items()]),
+        Facts("Determinism settings of the neural runs (train_summary.json)",
+              [(setting, f"{count} run(s)") for setting, count in facts["determinism"].items()] or [("none", "no neural run")]),
+        verification_block(facts["verification"]),
     ]
     phases = facts["phase_seconds"]
     if phases is None:

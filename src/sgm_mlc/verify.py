@@ -34,19 +34,19 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Absolute tolerances: ``metrics[name]`` where the file names the metric, else ``default``."""
+    """Absolute tolerances, by ``<split>.<metric>`` (``valid.micro_f1``), else by metric, else ``default``."""
 
     default: float
     metrics: Mapping[str, float] = field(default_factory=dict)
     source: str = ""
 
-    def of(self, metric: str) -> float:
-        return self.metrics.get(metric, self.default)
+    def of(self, split: str, metric: str) -> float:
+        return self.metrics.get(f"{split}.{metric}", self.metrics.get(metric, self.default))
 
 
 def load_tolerances(path: Path) -> Tolerances:
-    """Read a tolerances file: ``default`` (a number), ``metrics`` (metric → number) and ``source`` (the
-    measurement the numbers come from)."""
+    """Read a tolerances file: ``default`` (a number), ``metrics`` (``<metric>`` or ``<split>.<metric>`` → number)
+    and ``source`` (the measurement the numbers come from)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -144,7 +144,7 @@ def compare_run(run: str, recorded: Figures, current: Figures, tolerances: Toler
         for metric in sorted(set(before) | set(now)):
             checks.append(MetricCheck(
                 run, split, metric, float(before.get(metric, math.nan)), float(now.get(metric, math.nan)),
-                tolerances.of(metric),
+                tolerances.of(split, metric),
             ))
     if not all(check.within for check in checks):
         status = "outside"

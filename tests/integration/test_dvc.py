@@ -137,6 +137,40 @@ def test_metrics_show_one_row_per_run_with_quality_apart_from_timings_and_plots_
     assert list(plots["data"]) == [f"results/summary/curves/{RUNS[1]}.json"]
 
 
+def test_a_rerun_leaves_git_status_clean_and_verify_checks_every_run_against_the_commit(reproduced, tmp_path):
+    project = copy_workspace(reproduced.project, tmp_path / "rerun")
+    verification = project / "results/verify/verification.json"
+    first = json.loads(verification.read_text())  # the first run, before any record was committed
+    assert first["record"].startswith("none (") and first["counts"]["new"] == len(RUNS) and first["passed"]
+
+    # A clone comes without bytecode; a run writes it again. Neither counts as a change of the code DVC hashes.
+    for bytecode in list((project / "src").rglob("__pycache__")):
+        shutil.rmtree(bytecode)
+    assert_up_to_date(project)
+
+    # Retrain and re-evaluate every run, as on a user's machine (bytecode written): the committed record is
+    # reproduced bit for bit, and nothing else that git tracks changes (wall times live in results/timings).
+    rerun = ("--forcerun", "train_model", "evaluate_model", "--quiet")
+    run_tool(project, "snakemake", "--cores", "2", "phase_summarize", *rerun, env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert list((project / "src/sgm_mlc/text").glob("__pycache__/*.pyc"))
+    assert "src/" not in run_tool(project, "dvc", "status").stdout  # retrained outputs differ; the code did not
+    assert run_tool(project, "git", "status", "--porcelain", "--untracked-files=all").stdout == ""
+    output = run_tool(project, "snakemake", "--cores", "1", "verify").stdout
+    assert f"IDENTICAL {RUNS[1]}" in output and "PASSED: 2 identical" in output
+    # The workflow's own check (the report's provenance) reruns when the commit moves.
+    run_tool(project, "snakemake", "--cores", "1", str(verification.relative_to(project)))
+    checked = json.loads(verification.read_text())
+    assert checked["record"].startswith("git ") and checked["counts"]["identical"] == len(RUNS) and checked["passed"]
+
+    summary = project / f"results/summary/metrics/{RUNS[1]}.json"
+    figures = json.loads(summary.read_text())
+    figures["test"]["micro_f1"] += 0.05
+    summary.write_text(json.dumps(figures))
+    failed = run_tool(project, "snakemake", "--cores", "1", "verify", check=False)
+    assert failed.returncode != 0
+    assert f"OUTSIDE   {RUNS[1]}  largest: test micro_f1 +0.050000" in failed.stdout + failed.stderr
+
+
 def test_push_then_pull_into_a_clone_beside_it_through_the_committed_local_remote(reproduced):
     origin = reproduced.project
     run_tool(origin, "dvc", "push")

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("Snakefile", "dvc.yaml", "workflow", "profiles", "src", "envs")
+PROJECT_FILES = ("Snakefile", "dvc.yaml", "workflow", "profiles", "src", "envs", "tolerances.yaml")
 
 
 def copy_project(target: Path, params: dict) -> Path:

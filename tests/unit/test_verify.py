@@ -17,7 +17,7 @@ from sgm_mlc.verify import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOLERANCES = Tolerances(default=0.02, metrics={"micro_f1": 0.005, "map_skipped_classes": 0.0})
+TOLERANCES = Tolerances(default=0.02, metrics={"micro_f1": 0.005, "valid.micro_f1": 0.01, "map_skipped_classes": 0.0})
 RECORDED = {
     "test": {"micro_f1": 0.80, "hamming_loss": 0.05, "map_skipped_classes": 0},
     "valid": {"micro_f1": 0.82, "hamming_loss": 0.04, "map_skipped_classes": 0},
@@ -39,6 +39,7 @@ def test_identical_figures_are_identical():
     ("test", "micro_f1", 0.004, "within"),
     ("test", "micro_f1", -0.0049, "within"),
     ("test", "micro_f1", 0.006, "outside"),
+    ("valid", "micro_f1", 0.006, "within"),  # the split's own tolerance
     ("valid", "hamming_loss", 0.019, "within"),  # the default tolerance
     ("valid", "hamming_loss", -0.021, "outside"),
     ("test", "map_skipped_classes", 1, "outside"),  # a zero tolerance: exact
@@ -49,7 +50,7 @@ def test_each_metric_is_held_to_its_own_tolerance(split, metric, by, status):
     [check] = run.differing
     assert (check.split, check.metric) == (split, metric)
     assert check.difference == pytest.approx(by)
-    assert check.tolerance == TOLERANCES.of(metric)
+    assert check.tolerance == TOLERANCES.of(split, metric)
 
 
 def test_a_metric_only_one_side_has_is_outside_and_nan_on_both_sides_is_identical():
@@ -86,9 +87,12 @@ def test_the_document_counts_statuses_and_lists_every_metric_that_moved():
 
 def test_tolerances_file(tmp_path):
     path = tmp_path / "tolerances.yaml"
-    path.write_text("source: measured\ndefault: 0.01\nmetrics:\n  micro_f1: 0.002\n  map_skipped_classes: 0\n")
+    path.write_text(
+        "source: measured\ndefault: 0.01\nmetrics:\n  micro_f1: 0.002\n  valid.micro_f1: 0.004\n  map_skipped_classes: 0\n"
+    )
     tolerances = load_tolerances(path)
-    assert (tolerances.of("micro_f1"), tolerances.of("map_skipped_classes"), tolerances.of("macro_f1")) == (0.002, 0, 0.01)
+    assert [tolerances.of("test", metric) for metric in ("micro_f1", "map_skipped_classes", "macro_f1")] == [0.002, 0, 0.01]
+    assert tolerances.of("valid", "micro_f1") == 0.004
     assert tolerances.source == "measured"
     path.write_text("default: 0.01\nmetrics:\n  micro_f1: -1\n  macro_f1: yes\n")
     with pytest.raises(RecordError, match="the tolerance of macro_f1, micro_f1 is not a non-negative number"):

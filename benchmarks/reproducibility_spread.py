@@ -12,14 +12,17 @@ Environments (what differs between two machines of one kind, reproduced on one):
   splits the reductions of matrix products differently.
 
 Every environment runs as on a user's machine: bytecode is written and no OpenBLAS setting is inherited. Prints,
-per environment and metric, how many runs moved and the largest move (all runs, and neural / linear apart), and
-writes ``spread.json`` into the work folder.
+per environment and metric, how many runs moved and the largest move (all runs, and neural / linear apart),
+writes ``spread.json`` into the work folder (environments measured earlier are kept), and prints the tolerances
+that follow from every environment measured so far: per ``split.metric``, the largest move times
+``--margin``, rounded up to the next thousandth (``tolerances.yaml`` states them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -81,12 +84,23 @@ def spread(clone: Path) -> dict[str, dict[str, dict[str, float]]]:
     return table
 
 
+def proposed_tolerances(environments: dict[str, dict], margin: float) -> dict[str, float]:
+    """``split.metric`` → the largest move over ``environments`` times ``margin``, rounded up to 0.001 (0 where
+    nothing moved)."""
+    largest: dict[str, float] = {}
+    for measured in environments.values():
+        for metric, cell in measured["metrics"].items():
+            largest[metric] = max(largest.get(metric, 0.0), cell["all"]["largest"])
+    return {metric: math.ceil(value * margin * 1000) / 1000 for metric, value in sorted(largest.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--environments", nargs="+", choices=sorted(ENVIRONMENTS), default=["same", "avx2", "threads2"])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--target", default="phase_summarize", help="the Snakemake target rerun (default: %(default)s)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--margin", type=float, default=1.25, help="tolerance = largest move × this (default: %(default)s)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -103,9 +117,11 @@ def main() -> None:
             )
             print(f"  {metric:<30} {groups}")
     path = args.workdir / "spread.json"
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps(previous | results, indent=2, sort_keys=True) + "\n")
-    print(f"\nwritten: {path}")
+    measured = (json.loads(path.read_text()) if path.is_file() else {}) | results
+    path.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n")
+    print(f"\nwritten: {path}\ntolerances from {', '.join(sorted(measured))} (largest move × {args.margin}):")
+    for metric, tolerance in proposed_tolerances(measured, args.margin).items():
+        print(f"  {metric}: {tolerance}")
 
 
 if __name__ == "__main__":

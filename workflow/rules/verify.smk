@@ -27,7 +27,10 @@ rule verify:
     input:
         metrics=summary_files("summary/metrics", PLAN.runs),
         tolerances="tolerances.yaml",
+    log:
+        "results/logs/verify/verify.log",
     conda:
         "../../envs/report.yaml"
     shell:
-        "python -m sgm_mlc verify --tolerances {input.tolerances}"
+        # Printed on the terminal as well as logged; the shell's pipefail keeps verify's exit status.
+        "python -m sgm_mlc verify --tolerances {input.tolerances} 2>&1 | tee {log}"

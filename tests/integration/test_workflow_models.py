@@ -42,6 +42,10 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     assert sgm.data.params["training.epochs"] == "2" and sgm.data.params["run.order"] == "frequency"
     assert sgm.data.tags["sgm_mlc.model"] == "sgm" and len(sgm.data.tags["sgm_mlc.dataset_sha256"]) == 64
     assert len(client.get_metric_history(sgm.info.run_id, "epoch.train_loss")) == 2
+    # The UI opens on training runs, and a run lasts as long as its training (not its logging job).
+    assert client.get_experiment(sgm.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    trained = json.loads((project / "results/models/synthetic/sgm/default/frequency/seed13/train_summary.json").read_text())
+    assert (sgm.info.end_time - sgm.info.start_time) / 1000 >= trained["train_seconds"] - 0.002
     assert 0 <= sgm.data.metrics["test.micro_f1"] <= 1
     artifacts = {a.path for a in client.list_artifacts(sgm.info.run_id)}
     assert {"model.pt", "history.json", "metrics.json", "predictions.parquet", "train_summary.json"} <= artifacts

@@ -4,8 +4,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from sgm_mlc.data.base import Example
+from sgm_mlc.data.download import sha256_of
+from sgm_mlc.data.parquet import write_examples
 from sgm_mlc.tracking.dataset_card import card_metrics
+from sgm_mlc.tracking.dataset_inputs import split_inputs
 from sgm_mlc.tracking.runs import (
+    EXPERIMENT_KIND,
     RUN_KEY_TAG,
     TrackingStoreUnavailable,
     flatten,
@@ -40,9 +45,13 @@ def store(store_uri, experiment, monkeypatch, tmp_path):
     return MlflowClient(tracking_uri=store_uri)
 
 
-def test_init_tracking_is_idempotent(store, experiment):
+def test_init_tracking_is_idempotent_and_makes_a_model_training_experiment(store, experiment):
     first = store.get_experiment_by_name(experiment).experiment_id
     assert init_tracking(store.tracking_uri, experiment) == first
+    assert store.get_experiment(first).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = store.create_experiment(f"{experiment}-older")  # made before experiments had a kind
+    assert init_tracking(store.tracking_uri, f"{experiment}-older") == older
+    assert store.get_experiment(older).tags.items() >= EXPERIMENT_KIND.items()
 
 
 def test_run_key_is_stable_and_sensitive_to_params():
@@ -78,6 +87,13 @@ def test_log_run_twice_keeps_one_run_with_params_metrics_and_artifacts(store, ex
     assert run.info.status == "FINISHED"
     assert [a.path for a in store.list_artifacts(run_id)] == ["card.json"]
     assert len(store.search_runs([run.info.experiment_id])) == 1
+
+
+def test_a_run_lasts_from_the_start_to_the_end_it_is_given(store, experiment):
+    run_id = get_or_create_run(store, experiment, "timed", "timed", start_time=1_700_000_000_000)
+    log_run(store, run_id, {}, {}, {}, end_time=1_700_000_025_500)
+    info = store.get_run(run_id).info
+    assert (info.start_time, info.end_time) == (1_700_000_000_000, 1_700_000_025_500)
 
 
 def test_card_metrics_count_the_labels_each_split_lacks():
@@ -132,3 +148,18 @@ def test_a_refusal_from_a_working_store_keeps_its_own_error():
 
     with pytest.raises(MlflowException, match="Invalid value"):  # not reworded as an outage
         log("http://127.0.0.1:5000")
+
+
+def test_a_run_lists_each_split_it_read_once_with_the_file_and_its_digest(store, experiment, tmp_path):
+    examples = [Example(f"d{i}", "text", ("x",), split) for i, split in enumerate(["train"] * 3 + ["valid", "test"])]
+    path = tmp_path / "examples.parquet"
+    write_examples(examples, [["text"]] * 5, [[1]] * 5, path)
+    run_id = get_or_create_run(store, experiment, "with-data", "with-data")
+    for _ in range(2):  # a retried logging job
+        store.log_inputs(run_id, datasets=split_inputs("synthetic", path, sha256_of(path)))
+    inputs = store.get_run(run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.tags[0].value, json.loads(i.dataset.profile)["num_rows"]) for i in inputs] == [
+        ("synthetic-train", "train", 3), ("synthetic-valid", "valid", 1), ("synthetic-test", "test", 1)
+    ]
+    assert {i.dataset.digest for i in inputs} == {sha256_of(path)[:32]}
+    assert {json.loads(i.dataset.source)["uri"] for i in inputs} == {path.as_uri()}

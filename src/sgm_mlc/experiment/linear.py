@@ -22,6 +22,7 @@ from sgm_mlc.experiment.evaluation import (
     write_predictions,
 )
 from sgm_mlc.experiment.inputs import RunInputs
+from sgm_mlc.experiment.stopwatch import Stopwatch
 from sgm_mlc.models.linear import LinearMultiLabel, build_linear_model, load, save
 
 MODEL_FILE = "model.joblib"
@@ -36,14 +37,9 @@ def train_linear(model_name: str, params: dict[str, Any], seed: int, inputs: Run
     """Fit on the train split (the validation split is not used: the linear models have no epochs)."""
     model = build_linear_model(model_name, {**params["models"][model_name], "random_state": seed}, inputs.label_ranking)
     train = inputs.splits["train"]
-    started, cpu_started = time.perf_counter(), time.process_time()
+    stopwatch = Stopwatch()
     model.fit(train.documents, train.label_sequences, inputs.label_ranking)
-    summary = {
-        "model": model_name,
-        "train_seconds": time.perf_counter() - started,
-        "train_cpu_minutes": (time.process_time() - cpu_started) / 60,
-        "device": "cpu",
-    }
+    summary = {"model": model_name, **stopwatch.record(), "device": "cpu"}
     log.info("fitted %s on %d documents in %.1f s", model_name, len(train.ids), summary["train_seconds"])
     save(model, out_dir / MODEL_FILE)
     write_json(out_dir / "train_summary.json", summary)

@@ -29,6 +29,7 @@ from sgm_mlc.experiment.evaluation import (
 )
 from sgm_mlc.embeddings import VECTORS_FILE
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
+from sgm_mlc.experiment.stopwatch import Stopwatch
 from sgm_mlc.features import META_FILE
 from sgm_mlc.metrics.multilabel import to_multi_hot
 from sgm_mlc.models.names import SET_LOSSES
@@ -138,7 +139,7 @@ def train_neural(
     def evaluate(predictions):
         return split_report(label_names_of(predictions, inputs.label_ranking), inputs.splits["valid"], inputs.label_ranking)
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    stopwatch = Stopwatch()
     state = train(
         model, task, train_set, valid_set, evaluate, config, out_dir, device, bf16,
         fingerprint=run_fingerprint(model_name, params, seed, inputs, features_dir), on_epoch=on_epoch,
@@ -152,8 +153,7 @@ def train_neural(
         "best_epoch": state.best_epoch,
         "stopped_early": state.epochs_without_improvement >= config.patience,
         f"best_valid_{config.selection_metric}": state.best_score,
-        "train_seconds": time.perf_counter() - started,
-        "train_cpu_minutes": (time.process_time() - cpu_started) / 60,
+        **stopwatch.record(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "determinism": determinism_record(),

@@ -29,6 +29,8 @@ from mlflow.exceptions import MlflowException
 
 T = TypeVar("T")
 RUN_KEY_TAG = "sgm_mlc.run_key"
+# MLflow 3 opens an experiment on the view its kind names: training runs, not the GenAI traces overview.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MAX_PARAM_LENGTH = 6000
 SQLITE_LOCK_RETRIES = 6
 
@@ -78,15 +80,20 @@ def reports_unavailable_store(log: Callable[..., T]) -> Callable[..., T]:
 
 @reports_unavailable_store
 def init_tracking(uri: str, experiment: str) -> str:
-    """Create the store's tables and the experiment if they do not exist yet; return the experiment id."""
+    """Create the store's tables and the experiment (a model-training one) if they do not exist yet; return the
+    experiment id."""
     client = MlflowClient(tracking_uri=uri)
     existing = client.get_experiment_by_name(experiment)
-    if existing is not None:
-        return existing.experiment_id
-    try:
-        return client.create_experiment(experiment)
-    except MlflowException:  # created meanwhile by another process
-        return client.get_experiment_by_name(experiment).experiment_id
+    if existing is None:
+        try:
+            experiment_id = client.create_experiment(experiment, tags=EXPERIMENT_KIND)
+        except MlflowException:  # created meanwhile by another process
+            experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    else:
+        experiment_id = existing.experiment_id
+    for name, value in EXPERIMENT_KIND.items():
+        client.set_experiment_tag(experiment_id, name, value)
+    return experiment_id
 
 
 def run_key(rule: str, wildcards: Mapping[str, str], params: Any) -> str:
@@ -96,8 +103,11 @@ def run_key(rule: str, wildcards: Mapping[str, str], params: Any) -> str:
     return "/".join(parts)
 
 
-def get_or_create_run(client: MlflowClient, experiment: str, key: str, run_name: str) -> str:
-    """The id of the run tagged ``key`` in ``experiment``, created (and tagged) if there is none."""
+def get_or_create_run(
+    client: MlflowClient, experiment: str, key: str, run_name: str, start_time: int | None = None
+) -> str:
+    """The id of the run tagged ``key`` in ``experiment``, created (and tagged) if there is none, starting at
+    ``start_time`` (Unix milliseconds; default: now)."""
     experiment_id = with_lock_retries(lambda: client.get_experiment_by_name(experiment))
     if experiment_id is None:
         raise RuntimeError(f"MLflow experiment {experiment!r} does not exist; run the init_tracking step first")
@@ -108,7 +118,9 @@ def get_or_create_run(client: MlflowClient, experiment: str, key: str, run_name:
     )
     if found:
         return found[0].info.run_id
-    run = with_lock_retries(lambda: client.create_run(experiment_id, tags={RUN_KEY_TAG: key}, run_name=run_name))
+    run = with_lock_retries(
+        lambda: client.create_run(experiment_id, start_time, tags={RUN_KEY_TAG: key}, run_name=run_name)
+    )
     return run.info.run_id
 
 
@@ -131,8 +143,10 @@ def log_run(
     metrics: Mapping[str, float] | Sequence[tuple[str, float, int]],
     tags: Mapping[str, str],
     artifacts: Iterable[Path] = (),
+    end_time: int | None = None,
 ) -> None:
-    """Log parameters (flattened), metrics, tags and artifact files to ``run_id``, then mark it finished.
+    """Log parameters (flattened), metrics, tags and artifact files to ``run_id``, then mark it finished at
+    ``end_time`` (Unix milliseconds; default: now).
 
     ``metrics`` is ``{name: value}`` (logged at step 0) or ``(name, value, step)`` triples (e.g. one per
     epoch). Logging the same values again (a retried job) is harmless: only parameters the run lacks are
@@ -151,7 +165,7 @@ def log_run(
         with_lock_retries(lambda: client.log_batch(run_id, batch_metrics, batch_params, batch_tags))
     for artifact in artifacts:
         with_lock_retries(lambda: client.log_artifact(run_id, str(artifact)))
-    with_lock_retries(lambda: client.set_terminated(run_id, "FINISHED"))
+    with_lock_retries(lambda: client.set_terminated(run_id, "FINISHED", end_time))
 
 
 def with_lock_retries(action: Callable[[], T]) -> T:

@@ -171,7 +171,7 @@ def schema_problems(params: Any) -> list[str]:
     problems = [describe_error(error) for error in errors if tuple(error.absolute_path)[:2] not in unknown]
     built_in = ", ".join(sorted(params_schema()["properties"]["datasets"]["properties"]))
     problems += [
-        f"datasets.{name}: not a built-in dataset ({built_in}); your own data needs kind: table (README)"
+        f"datasets.{name}: not a built-in dataset ({built_in}); your own data needs kind: table (docs/datasets.md)"
         for _, name in sorted(unknown)
     ]
     return problems

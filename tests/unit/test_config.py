@@ -47,7 +47,7 @@ def test_unknown_dataset_lists_allowed_values(params):
         validate_params(params)
     assert str(caught.value).splitlines()[1:] == [
         "  - datasets.reuters: not a built-in dataset (coco2017, reuters21578, synthetic, synthetic_shift, voc2007, yelp); your own "
-        "data needs kind: table (README)"
+        "data needs kind: table (docs/datasets.md)"
     ]
 
 

@@ -1,5 +1,5 @@
-# Helpers shared by every rule file: params validation, the experiment plan (which runs every table needs,
-# each trained once), target lists, and the params each job passes to `python -m sgm_mlc`.
+# Helpers shared by the files of workflow/rules (params validation, the experiment plan: which runs every table needs,
+# each trained once; target lists; the params each job passes to `python -m sgm_mlc`).
 import functools
 import json
 import os

@@ -4,6 +4,7 @@ names one), and the README stays a short front door."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -90,7 +91,8 @@ def heading_slug(text: str) -> str:
     return text.replace(" ", "-")
 
 
-def anchors(document: Path) -> set[str]:
+@functools.cache
+def anchors(document: Path) -> frozenset[str]:
     """Every anchor of a Markdown document: its headings' slugs (a repeated one numbered -1, -2, … as GitHub does)
     and explicit HTML anchors."""
     found: set[str] = set()
@@ -101,7 +103,7 @@ def anchors(document: Path) -> set[str]:
             found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
             seen[slug] = seen.get(slug, 0) + 1
         found.update(match["anchor"] for match in HTML_ANCHOR.finditer(line))
-    return found
+    return frozenset(found)
 
 
 def relative_links(document: Path) -> list[tuple[int, str]]:

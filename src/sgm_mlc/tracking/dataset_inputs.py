@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from mlflow.entities import Dataset, DatasetInput, InputTag
 
-SPLITS = ("train", "valid", "test")
+from sgm_mlc.data.base import SPLITS
 CONTEXT_TAG = "mlflow.data.context"  # MLflow's tag for what a dataset was used for (shown beside its name)
 DIGEST_LENGTH = 32  # MLflow stores at most 36 characters of a dataset digest
 

@@ -84,14 +84,14 @@ def init_tracking(uri: str, experiment: str) -> str:
     experiment id."""
     client = MlflowClient(tracking_uri=uri)
     existing = client.get_experiment_by_name(experiment)
-    if existing is None:
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
         try:
-            experiment_id = client.create_experiment(experiment, tags=EXPERIMENT_KIND)
+            experiment_id = client.create_experiment(experiment)
         except MlflowException:  # created meanwhile by another process
             experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    else:
-        experiment_id = existing.experiment_id
-    for name, value in EXPERIMENT_KIND.items():
+    for name, value in EXPERIMENT_KIND.items():  # also on an experiment made before it had a kind
         client.set_experiment_tag(experiment_id, name, value)
     return experiment_id
 

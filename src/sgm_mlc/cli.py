@@ -294,6 +294,19 @@ def run_log_training_run(args: argparse.Namespace) -> None:
     write_json(args.out, record)
 
 
+def run_organise_runs(args: argparse.Namespace) -> None:
+    from sgm_mlc.atomic import write_json
+    from sgm_mlc.tracking.organise import organise_dataset_runs
+    from sgm_mlc.tracking.runs import tracking_uri
+
+    params = step_params(args)
+    tracking = section(params, "tracking")
+    metric = section(params, "training", "selection_metric")
+    records = [json.loads(path.read_text(encoding="utf-8")) for path in args.runs]
+    organised = organise_dataset_runs(tracking_uri(tracking), tracking["experiment"], args.dataset, records, metric)
+    write_json(args.out, organised)
+
+
 def run_log_tuning_study(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import write_json
     from sgm_mlc.tracking.runs import tracking_uri
@@ -497,6 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(sub)
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--evaluation-dir", type=Path, required=True)
+    sub.add_argument("--out", type=Path, required=True)
+
+    sub = command(
+        "organise-runs", run_organise_runs,
+        "nest a dataset's logged runs under one parent per recipe (seed mean and std); register its best model",
+    )
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--runs", type=Path, nargs="+", required=True, help="the run.json of each logged training run")
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command(

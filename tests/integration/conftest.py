@@ -2,6 +2,8 @@ import copy
 
 import pytest
 
+from tests.integration.workflow import copy_project, snakemake
+
 TINY_ENCODER = {"hidden_size": 16, "encoder_layers": 1, "attention_heads": 2, "dropout": 0.1}
 
 
@@ -33,3 +35,20 @@ def tiny_params(default_params: dict) -> dict:
 @pytest.fixture
 def small_params(default_params):
     return tiny_params(default_params)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory, default_params):
+    """A project copy after `snakemake all` with two seeds, an ablation, two orders, a cross-dataset pair and
+    interpretability examples (tiny models, two epochs): the report's and the MLflow UI's tests read it."""
+    params = tiny_params(default_params)
+    params["run"].update(models=["br", "cnn", "sgm"], seeds=[13, 14])
+    params["experiments"].update(
+        ablations={"model": "sgm", "variants": {"no_global_embedding": {"global_embedding": False}}},
+        label_orders={"models": ["sgm"], "orders": ["frequency", "rare_first"]},
+        cross_dataset=[{"train": "synthetic", "test": "synthetic_shift", "models": ["sgm", "br"]}],
+    )
+    params["experiments"]["interpretability"]["examples"] = 2
+    project = copy_project(tmp_path_factory.mktemp("report") / "project", params)
+    snakemake(project, "all")
+    return project

@@ -1,5 +1,5 @@
-"""A logged training run serves its model: `mlflow models serve -m runs:/<id>/model --env-manager local` answers
-as the library predicts."""
+"""A logged training run serves its model: registered as the dataset's best, `mlflow models serve -m
+models:/sgm-mlc-<dataset>@best --env-manager local` answers as the library predicts."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.parquet import read_examples
 from sgm_mlc.predict import load_trained_model
+from sgm_mlc.tracking.organise import organise_dataset_runs
 from sgm_mlc.tracking.runs import init_tracking
 from sgm_mlc.tracking.training_run import log_training_run
 from tests.integration.servers import free_port
@@ -62,7 +63,7 @@ def wait_for_ping(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"mlflow models serve did not answer /ping within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
-def test_logged_run_is_served_by_mlflow_models_serve(tmp_path, params):
+def test_the_registered_best_model_is_served_by_mlflow_models_serve(tmp_path, params):
     run_dir = trained_runs(tmp_path / "project", params, ["sgm"])["sgm"]
     project = tmp_path / "project"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -79,6 +80,8 @@ def test_logged_run_is_served_by_mlflow_models_serve(tmp_path, params):
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_experiment_by_name("serving").experiment_id
     assert len(client.search_logged_models([experiment_id])) == 1
+    registered = organise_dataset_runs(uri, "serving", "synthetic", logged[:1], "micro_f1")["registered_model"]
+    assert registered["uri"] == "models:/sgm-mlc-synthetic@best" and registered["run_id"] == logged[0]["run_id"]
 
     test = read_examples(examples).query("split == 'test'")
     texts = list(test["text"][:3])
@@ -88,7 +91,7 @@ def test_logged_run_is_served_by_mlflow_models_serve(tmp_path, params):
     log = tmp_path / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", logged[0]["model_uri"],
+            [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", registered["uri"],
              "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri}, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -12,8 +12,7 @@ from functools import reduce
 import pytest
 from PIL import Image
 
-from tests.integration.conftest import tiny_params
-from tests.integration.workflow import copy_project, snakemake
+from tests.integration.workflow import snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -22,23 +21,6 @@ CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
-
-
-@pytest.fixture(scope="module")
-def built_project(tmp_path_factory, default_params):
-    """A project copy after `snakemake all` with two seeds, an ablation, two orders, a cross-dataset pair and
-    interpretability examples (tiny models, two epochs)."""
-    params = tiny_params(default_params)
-    params["run"].update(models=["br", "cnn", "sgm"], seeds=[13, 14])
-    params["experiments"].update(
-        ablations={"model": "sgm", "variants": {"no_global_embedding": {"global_embedding": False}}},
-        label_orders={"models": ["sgm"], "orders": ["frequency", "rare_first"]},
-        cross_dataset=[{"train": "synthetic", "test": "synthetic_shift", "models": ["sgm", "br"]}],
-    )
-    params["experiments"]["interpretability"]["examples"] = 2
-    project = copy_project(tmp_path_factory.mktemp("report") / "project", params)
-    snakemake(project, "all")
-    return project
 
 
 def test_every_number_of_the_report_equals_its_metrics_file(built_project):

@@ -1,6 +1,7 @@
 """Models through the real workflow: training, evaluation, summaries and MLflow runs, in a temporary copy."""
 
 import json
+import statistics
 
 import pyarrow.parquet as pq
 import pytest
@@ -35,7 +36,8 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     expected |= {f"synthetic-{m}-default-natural-14" for m in order_dependent & neural}
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     runs = runs_by_name(client)
-    assert set(runs) == expected | {"dataset-synthetic"}
+    recipes = {name.rsplit("-", 1)[0] for name in expected}  # each a parent run over its seeds
+    assert set(runs) == expected | recipes | {"dataset-synthetic"}
 
     sgm = runs["synthetic-sgm-default-frequency-13"]
     assert sgm.data.params["models.sgm.hidden_size"] == "16"
@@ -53,6 +55,23 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     # The run's parameters cover everything it depends on; decoding only where it is read.
     assert sgm.data.params["embeddings.epochs"] == "1" and sgm.data.params["decoding.beam_size"] == "2"
     assert "embeddings.epochs" not in runs["synthetic-br-default-frequency-13"].data.params
+
+    # Each recipe's seeds are nested under its parent run, which carries their mean and std.
+    parent = runs["synthetic-sgm-default-frequency"]
+    seeds = [runs[f"synthetic-sgm-default-frequency-{seed}"] for seed in (13, 14)]
+    assert all(seed.data.tags["mlflow.parentRunId"] == parent.info.run_id for seed in seeds)
+    scores = [seed.data.metrics["test.micro_f1"] for seed in seeds]
+    assert parent.data.metrics["test.micro_f1"] == pytest.approx(statistics.fmean(scores))
+    assert parent.data.metrics["test.micro_f1.std"] == pytest.approx(statistics.stdev(scores))
+    # The best model by validation (the recipe with the best seed mean, then its best seed) is registered.
+    by_recipe = {recipe: [runs[name] for name in expected if name.startswith(f"{recipe}-")] for recipe in recipes}
+    best_recipe = max(by_recipe, key=lambda r: statistics.fmean(run.data.metrics["valid.micro_f1"] for run in by_recipe[r]))
+    best_seed = max(by_recipe[best_recipe], key=lambda run: (run.data.metrics["valid.micro_f1"], -int(run.data.params["run.seed"])))
+    version = client.get_model_version_by_alias("sgm-mlc-synthetic", "best")
+    assert version.run_id == best_seed.info.run_id
+    organised = json.loads((project / "results/tracking/synthetic/run_groups.json").read_text())
+    assert organised["registered_model"]["uri"] == "models:/sgm-mlc-synthetic@best"
+    assert {group["name"] for group in organised["groups"]} == recipes
 
     for name in expected:
         _, model, variant, order, seed = name.split("-")
@@ -97,7 +116,7 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     record.unlink()
     snakemake(project, str(record.relative_to(project)))
     assert json.loads(record.read_text())["run_id"] == first_id
-    assert len(runs_by_name(client)) == len(expected) + 1
+    assert len(runs_by_name(client)) == len(expected) + len(recipes) + 1
     assert len(client.get_metric_history(first_id, "epoch.train_loss")) == 2
 
 

@@ -245,6 +245,10 @@ def run_files(phase, name, runs=None):
     return [f"{run.folder(phase)}/{name}" for run in (PLAN.runs if runs is None else runs)]
 
 
+def dataset_run_files(dataset, phase, name):
+    return run_files(phase, name, [run for run in PLAN.runs if run.dataset == dataset])
+
+
 def neural_runs():
     return [run for run in PLAN.runs if run.model in NEURAL_MODELS]
 
@@ -291,10 +295,12 @@ def data_targets():
 
 
 def tracking_targets():
-    """One MLflow run per dataset card, per trained model, per cross-dataset evaluation and per tuning study."""
+    """One MLflow run per dataset card, per trained model, per cross-dataset evaluation and per tuning study; each
+    trained dataset's runs organised (and its best model registered)."""
     return (
         expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
         + run_files("tracking", "run.json")
+        + expand("results/tracking/{dataset}/run_groups.json", dataset=TRAINED_DATASETS)
         + cross_dataset_tracking_files()
         + [f"results/tracking/tuning/{dataset}/{model}/run.json" for dataset, table in PLAN.tables.items() for model in table.tuned]
     )

@@ -78,6 +78,29 @@ rule log_training_run:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# organise_runs: a dataset's logged runs nested under one parent run per recipe (dataset × model × variant ×
+# order; the seeds' mean and std), and its best model by validation registered as models:/sgm-mlc-<dataset>@best
+# ---------------------------------------------------------------------------------------------------------
+rule organise_runs:
+    input:
+        experiment="results/tracking/experiment.json",
+        runs=lambda wildcards: dataset_run_files(wildcards.dataset, "tracking", "run.json"),
+    output:
+        "results/tracking/{dataset}/run_groups.json",
+    params:
+        config=step_config("tracking", "training"),
+    log:
+        "results/logs/organise_runs/{dataset}.log",
+    conda:
+        "../../envs/tracking.yaml"
+    resources:
+        tracking_writes=TRACKING_WRITES,
+    shell:
+        "python -m sgm_mlc organise-runs --dataset {wildcards.dataset} --runs {input.runs} --out {output}"
+        " --config {params.config:q} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------------------------------------------------
 # log_tuning_study: one MLflow run per tuning study (its best settings, budget used) with a child run per trial
 # (values drawn, per-epoch validation scores, state), from best.yaml and trials.json
 # ---------------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from sgm_mlc.decision import Decision
 from sgm_mlc.experiment.evaluation import label_names_of, split_report, write_predictions
 from sgm_mlc.experiment.inputs import RunInputs, SplitData
 from sgm_mlc.experiment.runner import LINEAR_MODELS, run_inputs
+from sgm_mlc.experiment.stopwatch import Stopwatch
 from sgm_mlc.features import ImageFeatures
 from sgm_mlc.labels.build import LABEL_VOCABULARY_FILE
 from sgm_mlc.labels.label_map import LabelMap, read_label_map
@@ -70,9 +71,11 @@ def evaluate_cross_dataset(
     of the target are read from its features (``target_features``, made the way the source's were); an image
     without features is left out.
 
-    Writes ``metrics.json`` (``{"test": report, "label_map": facts}``) and ``predictions.parquet`` (the
+    Writes ``metrics.json`` (``{"test": report, "label_map": facts, "evaluation": when it ran}``, the last in the
+    fields of :class:`~sgm_mlc.experiment.stopwatch.Stopwatch`) and ``predictions.parquet`` (the
     evaluation's schema, test rows only, mapped labels only) into ``out_dir`` atomically; returns the metrics.
     """
+    stopwatch = Stopwatch()
     inputs = run_inputs(model_name, source_processed, source_order_dir, source_features)
     order = json.loads((source_order_dir / LABEL_VOCABULARY_FILE).read_text(encoding="utf-8"))["order"]
     examples = read_examples(target_processed / EXAMPLES_FILE, columns=["id", "split", "labels", "tokens"])
@@ -113,7 +116,8 @@ def evaluate_cross_dataset(
 
     report = split_report(predicted, scored, ranking, scores)
     report["documents_per_second"] = len(ids) / seconds
-    metrics = {"test": report, "label_map": label_map_facts(label_map, inputs.label_ranking, examples, true)}
+    metrics = {"test": report, "label_map": label_map_facts(label_map, inputs.label_ranking, examples, true),
+               "evaluation": stopwatch.record("evaluation")}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.parquet", {"test": scored}, {"test": predicted},
                       {"test": predicted_probabilities})

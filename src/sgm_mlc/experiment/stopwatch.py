@@ -1,5 +1,6 @@
-"""How long a training took, in the fields every ``train_summary.json`` carries: wall seconds, CPU minutes, and
-when it started and finished (Unix seconds, which the tracking store uses as the run's start and end)."""
+"""How long a training (or an evaluation) took, in the fields every ``train_summary.json`` carries: wall seconds,
+CPU minutes, and when it started and finished (Unix seconds, which the tracking store uses as the run's start
+and end)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ class Stopwatch:
         self._wall = time.perf_counter()
         self._cpu = time.process_time()
 
-    def record(self) -> dict[str, float]:
-        """``train_seconds`` (wall), ``train_cpu_minutes`` (this process), ``started_at`` and ``finished_at``."""
+    def record(self, task: str = "train") -> dict[str, float]:
+        """``<task>_seconds`` (wall), ``<task>_cpu_minutes`` (this process), ``started_at`` and ``finished_at``."""
         return {
-            "train_seconds": time.perf_counter() - self._wall,
-            "train_cpu_minutes": (time.process_time() - self._cpu) / 60,
+            f"{task}_seconds": time.perf_counter() - self._wall,
+            f"{task}_cpu_minutes": (time.process_time() - self._cpu) / 60,
             "started_at": self.started_at,
             "finished_at": time.time(),
         }

@@ -39,7 +39,7 @@ def build_report(params: dict[str, Any], project_dir: Path, out_dir: Path) -> di
             (folder / f"{figure.name}.png").write_bytes(figure.png)
     write_text(out_dir / "report.md", markdown.render(document, FIGURES))
     write_text(out_dir / "index.html", html.render(document))
-    payload = numbers(document, facts)
+    payload = numbers(document, facts, results.experiment_page())
     write_json(out_dir / "numbers.json", payload)
     return {
         "html": str(out_dir / "index.html"),
@@ -58,6 +58,7 @@ def overview(results: Results) -> Section:
         f"{len(plan.runs)} trained runs and {len(plan.cross_runs)} cross-dataset evaluations on "
         f"{', '.join(plan.tables)}: models {', '.join(run['models'])}, label order {run['order']}, seeds "
         f"{', '.join(map(str, run['seeds']))}. Every number below is read from the files under results/ and "
-        f"links to its MLflow run ({results.ui_url}); numbers.json gives each one's file and key."
+        f"links to its MLflow run ({results.ui_url}); numbers.json gives each one's file and key. In MLflow, each "
+        "row of a table is a parent run with its seeds nested under it:"
     )
-    return Section("Overview", [Paragraph(text)])
+    return Section("Overview", [Paragraph(text, links=(("the experiment's runs", results.experiment_page()),))])

@@ -41,6 +41,9 @@ class MissingInputs(FileNotFoundError):
     """Input files of the report are absent; the message names each one and the rule that makes it."""
 
 
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"  # MLflow 3's UI: the model-training view, not GenAI's
+
+
 def metrics_file(run: Run | CrossRun) -> str:
     """The metrics file of a run or of a cross-dataset evaluation, relative to the project."""
     return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
@@ -169,8 +172,7 @@ class Results:
     def study_link(self, dataset: str, model: str) -> tuple[str, str]:
         """The MLflow run id and UI page of ``model``'s tuning study on ``dataset``."""
         tracked = self.json(study_tracking_file(dataset, model))
-        experiment_id = tracked.get("experiment_id") or self.json(EXPERIMENT_FILE)["experiment_id"]
-        return tracked["run_id"], f"{self.ui_url}/#/experiments/{experiment_id}/runs/{tracked['run_id']}"
+        return tracked["run_id"], self.run_page(tracked)
 
     def card(self, dataset: str) -> dict[str, Any]:
         return self.json(f"data/processed/{dataset}/card.json")
@@ -185,6 +187,15 @@ class Results:
 
     def link(self, run: Run | CrossRun) -> str:
         """The MLflow UI page of ``run``."""
-        tracked = self.tracked(run)
+        return self.run_page(self.tracked(run))
+
+    def run_page(self, tracked: dict[str, Any]) -> str:
+        """The MLflow UI page of the run a logging step recorded in ``tracked`` (its ``run.json``)."""
         experiment_id = tracked.get("experiment_id") or self.json(EXPERIMENT_FILE)["experiment_id"]
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{tracked['run_id']}"
+
+    def experiment_page(self) -> str:
+        """The MLflow UI page of the experiment, in MLflow 3's model-training view (its runs table; the UI opens
+        on the GenAI view unless told, whatever the experiment's kind)."""
+        experiment_id = self.json(EXPERIMENT_FILE)["experiment_id"]
+        return f"{self.ui_url}/#/experiments/{experiment_id}?{MODEL_TRAINING_VIEW}"

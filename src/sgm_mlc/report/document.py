@@ -147,7 +147,10 @@ class Table:
 
 @dataclass
 class Paragraph:
+    """Text, then each ``(label, url)`` of ``links`` as a link."""
+
     text: str
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -55,7 +55,8 @@ def section_html(section: Section, level: int) -> str:
 
 def block_html(block: Block) -> str:
     if isinstance(block, Paragraph):
-        return f"<p>{escape(block.text)}</p>\n" if block.text else ""
+        links = "".join(f' <a href="{escape(url)}">{escape(label)}</a>' for label, url in block.links)
+        return f"<p>{escape(block.text)}{links}</p>\n" if block.text else ""
     if isinstance(block, Table):
         return table_html(block)
     if isinstance(block, Facts):

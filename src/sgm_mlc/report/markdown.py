@@ -23,7 +23,8 @@ def section_markdown(section: Section, level: int, figure_folder: str) -> list[s
 
 def block_markdown(block: Block, figure_folder: str) -> str:
     if isinstance(block, Paragraph):
-        return f"{_escaped(block.text)}\n" if block.text else ""
+        links = "".join(f" [{_escaped(label)}]({url})" for label, url in block.links)
+        return f"{_escaped(block.text)}{links}\n" if block.text else ""
     if isinstance(block, Table):
         return table_markdown(block)
     if isinstance(block, Facts):

@@ -10,7 +10,8 @@
   ``columns`` (difference with confidence interval, raw p, corrected p), the numbers behind them (both rows'
   seed-mean scores, runs and seed variances, the document variance, the degrees of freedom, ``null`` for a
   normal reference), its family and the prediction files it read;
-* ``provenance``: the facts of the provenance section.
+* ``provenance``: the facts of the provenance section;
+* ``experiment_url``: the experiment's runs in the MLflow UI.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sgm_mlc.metrics.significance import SEED_AWARE_METHOD
 from sgm_mlc.report.document import Comparison, ComparisonCell, Document, MetricCell, Table
 
 
-def numbers(document: Document, provenance: dict[str, Any]) -> dict[str, Any]:
+def numbers(document: Document, provenance: dict[str, Any], experiment_url: str) -> dict[str, Any]:
     """The ``numbers.json`` payload of ``document`` (see the module docstring)."""
     tables: list[dict[str, Any]] = []
     values: list[dict[str, Any]] = []
@@ -47,7 +48,8 @@ def numbers(document: Document, provenance: dict[str, Any]) -> dict[str, Any]:
                     key = (table.dataset, table.name, row.label, comparison.test.metric)
                     entry = tests.setdefault(key, test_entry(table, row.label, comparison))
                     entry["columns"][column] = cell.text
-    return {"tables": tables, "values": values, "cells": cells, "tests": list(tests.values()), "provenance": provenance}
+    return {"tables": tables, "values": values, "cells": cells, "tests": list(tests.values()), "provenance": provenance,
+            "experiment_url": experiment_url}
 
 
 def test_entry(table: Table, row: str, comparison: Comparison) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key
-from sgm_mlc.tracking.training_run import final_metrics
+from sgm_mlc.tracking.dataset_inputs import split_inputs
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key, with_lock_retries
+from sgm_mlc.tracking.training_run import final_metrics, unix_milliseconds
 
 RULE = "evaluate_cross_dataset"
 EVALUATION_FILES = ("metrics.json", "predictions.parquet")
@@ -37,16 +38,22 @@ def log_cross_dataset_run(
     client = MlflowClient(tracking_uri=uri)
     key = run_key(RULE, wildcards, params)
     name = "-".join(wildcards[part] for part in ("dataset", "model", "variant", "order", "seed"))
-    run_id = get_or_create_run(client, experiment, key, run_name=f"{name}-on-{wildcards['target']}")
     metrics = json.loads((evaluation_dir / "metrics.json").read_text(encoding="utf-8"))
+    # The run lasts as long as the evaluation did (older metrics files lack the times: then the logging job's).
+    evaluation = metrics.get("evaluation", {})
+    started, finished = (unix_milliseconds(evaluation.get(field)) for field in ("started_at", "finished_at"))
+    run_id = get_or_create_run(client, experiment, key, run_name=f"{name}-on-{wildcards['target']}", start_time=started)
+    target_sha256 = sha256_of(target_examples)
     tags = {
         "sgm_mlc.rule": RULE,
         **{f"sgm_mlc.{part}": value for part, value in wildcards.items()},
         "sgm_mlc.training_run_id": json.loads(training_run.read_text(encoding="utf-8"))["run_id"],
-        "sgm_mlc.target_dataset_sha256": sha256_of(target_examples),
+        "sgm_mlc.target_dataset_sha256": target_sha256,
         "mlflow.source.git.commit": git_commit(project_dir),
     }
-    scalars = {split: values for split, values in metrics.items() if split != "label_map"}
     artifacts = [evaluation_dir / name for name in EVALUATION_FILES] + [label_map]
-    log_run(client, run_id, params, final_metrics(scalars), tags, artifacts)
+    tested = [entry for entry in split_inputs(wildcards["target"], target_examples, target_sha256)
+              if entry.dataset.name.endswith("-test")]
+    with_lock_retries(lambda: client.log_inputs(run_id, datasets=tested))
+    log_run(client, run_id, params, final_metrics({"test": metrics["test"]}), tags, artifacts, finished)
     return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

@@ -1,4 +1,5 @@
-"""Log a processed dataset's card (parameters, counts, checksum) as one MLflow run per dataset."""
+"""Log a processed dataset's card (parameters, counts, checksum, its splits as dataset inputs) as one MLflow run
+per dataset."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from mlflow import MlflowClient
 
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key
+from sgm_mlc.tracking.dataset_inputs import split_inputs
+from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key, with_lock_retries
 
 RULE = "log_dataset_card"
 
@@ -43,11 +45,14 @@ def log_dataset_card(
     client = MlflowClient(tracking_uri=uri)
     key = run_key(RULE, {"dataset": dataset}, params)
     run_id = get_or_create_run(client, experiment, key, run_name=f"dataset-{dataset}")
+    examples = processed_dir / "examples.parquet"
+    dataset_sha256 = sha256_of(examples)
     tags = {
         "sgm_mlc.rule": RULE,
         "sgm_mlc.dataset": dataset,
-        "sgm_mlc.dataset_sha256": sha256_of(processed_dir / "examples.parquet"),
+        "sgm_mlc.dataset_sha256": dataset_sha256,
         "mlflow.source.git.commit": git_commit(project_dir),
     }
+    with_lock_retries(lambda: client.log_inputs(run_id, datasets=split_inputs(dataset, examples, dataset_sha256)))
     log_run(client, run_id, params, card_metrics(card), tags, artifacts=[card_path])
     return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

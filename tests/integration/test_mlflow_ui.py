@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 from mlflow import MlflowClient
 
 from tests.integration.servers import mlflow_server
+from tests.support.browser import headless_chromium, wait_until
 
 pytestmark = pytest.mark.integration
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a test dependency: pip install -e '.[test]'")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-CHROMEDRIVER = shutil.which("chromedriver")
-WINDOW = "2400,1400"  # wide enough that the grid renders every column
-WAIT_SECONDS = 60
+WINDOW = (2400, 1400)  # wide enough that the grid renders every column
 ROWS_SCRIPT = """
 const rows = {};
 document.querySelectorAll('[role=row][row-id]').forEach(row => {
@@ -56,21 +49,13 @@ def ui(built_project):
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMEDRIVER is None:
-        pytest.skip("chromedriver is not installed (Debian package chromium-driver)")
-    options = Options()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={WINDOW}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with headless_chromium(*WINDOW) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def grid_rows(browser, expected: int) -> dict[str, dict]:
     """The runs table's rows (run id → row index and each column's text), once ``expected`` rows are drawn."""
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda driver: len(driver.execute_script(ROWS_SCRIPT)) >= expected)
+    wait_until(browser, lambda driver: len(driver.execute_script(ROWS_SCRIPT)) >= expected)
     return browser.execute_script(ROWS_SCRIPT)
 
 
@@ -120,9 +105,7 @@ def test_the_experiment_opens_on_its_runs_grouped_by_recipe_with_real_durations(
 def test_the_best_model_is_listed_in_the_registry_with_its_alias(built_project, ui, browser):
     registered = json.loads((built_project / "results/tracking/synthetic/run_groups.json").read_text())["registered_model"]
     browser.get(f"{ui}/#/models?workflowType=machine_learning")
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda driver: registered["name"] in driver.find_element("tag name", "body").text
-    )
+    wait_until(browser, lambda driver: registered["name"] in driver.find_element("tag name", "body").text)
     page = browser.find_element("tag name", "body").text
     assert re.search(rf"{registered['name']}\s+Version {registered['version']}\s+@ best", page), page
     browser.save_screenshot(str(screenshots(built_project) / "registry.png"))

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.integration.workflow import snakemake
+from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +76,22 @@ def test_the_report_renders_in_chromium_without_console_errors(built_project, tm
         capture_output=True, text=True, timeout=120,
     )
     assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-3000:]
+
+
+TABLE_WIDTHS = """return Array.from(document.querySelectorAll('table')).map(table => ({
+  caption: table.caption ? table.caption.innerText : '', width: table.scrollWidth, room: table.parentElement.clientWidth}));"""
+
+
+def test_every_table_fits_a_1280_pixel_window(built_project):
+    with headless_chromium(1280, 900) as browser:
+        browser.get((built_project / "results/report/index.html").as_uri())
+        tables = browser.execute_script(TABLE_WIDTHS)
+        assert len(tables) >= 6
+        too_wide = [table for table in tables if table["width"] > table["room"]]
+        assert not too_wide, too_wide
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        # The picture of the report's first screen (the README shows it: docs/images/report.png).
+        browser.save_screenshot(str(built_project / "results/report/first-screen.png"))
 
 
 def test_snakemake_report_zip_is_built(built_project):

@@ -168,7 +168,8 @@ def test_every_number_equals_its_source(built):
         values = [v["value"] for v in numbers["values"] if all(v[key] == cell[key] for key in where)]
         assert cell["n"] == len(values)
         assert cell["mean"] == pytest.approx(statistics.fmean(values))
-        assert cell["text"] in built["html"]
+        mean, _, spread = cell["text"].partition(" ± ")  # the HTML puts the spread on a second line
+        assert mean in built["html"] and (not spread or f' <span class="spread">± {spread}</span>' in built["html"])
 
 
 def test_tables_cover_the_plan(built):
@@ -186,7 +187,9 @@ def test_html_is_self_contained(built):
     html = built["html"]
     remote = re.findall(r"""(?:src|href)\s*=\s*["']?(https?://[^"'\s>]*)""", html, flags=re.I)
     assert remote, "the MLflow links are missing"
-    assert all(url.startswith(f"{UI_URL}/#/experiments/{EXPERIMENT_ID}/runs/") for url in remote)
+    experiment = f"{UI_URL}/#/experiments/{EXPERIMENT_ID}"
+    assert all(url.startswith(f"{experiment}/runs/") or url == f"{experiment}?workflowType=machine_learning"
+               for url in remote)
     assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
     assert html.count('src="data:image/png;base64,') == len(built["summary"]["figures"])
 
@@ -196,7 +199,7 @@ def test_best_values_bold_and_deterministic_model_marked(built):
     for column in ("micro_f1", "hamming_loss", "subset_accuracy"):
         sgm, br = _cell(numbers, "main", "sgm", column), _cell(numbers, "main", "br", column)
         assert sgm["bold"] and not br["bold"]
-        assert f"<strong>{sgm['text']}</strong>" in html
+        assert f"<strong>{sgm['text'].partition(' ± ')[0]}</strong>" in html  # the spread on its own line
     assert _cell(numbers, "main", "br", "micro_f1")["n"] == 1
     assert _cell(numbers, "main", "br", "micro_f1")["std"] is None
     assert "1 (deterministic)" in html and "1 (deterministic)" in built["markdown"]
@@ -220,10 +223,11 @@ def test_p_values_and_findings(built):
     assert (dominated["runs_row"], dominated["runs_reference"], dominated["seed_variance_row"]) == (1, 2, 0.0)
     assert dominated["columns"]["p_adjusted_micro_f1"].endswith("†")
     assert dominated["files"] and all(f.endswith("predictions.parquet") for f in dominated["files"])
-    assert all(text in built["html"] for text in dominated["columns"].values())
+    shown = re.sub(r"<[^>]+>", "", built["html"])
+    assert all(text in shown for text in dominated["columns"].values())
     assert "On synthetic, sgm reaches higher micro-F1 than br (" in built["html"]
     assert "SGM wins here (significant at α = 0.05)." in built["html"]
-    assert "p Holm: Holm–Bonferroni over the family of this table" in built["html"]
+    assert "p Holm: the test's p corrected by Holm–Bonferroni" in built["html"]
 
 
 def test_cross_dataset_and_interpretability(built):

@@ -95,12 +95,13 @@ class Comparisons:
         confidence = f"{CONFIDENCE:.0%}"
         size = f"{len(family.tests)} comparison{'' if len(family.tests) == 1 else 's'}"
         notes = [
-            f"Δ: the row's seed-mean score minus {family.reference}'s, with its {confidence} confidence interval; p: "
+            f"Δ: the row's seed-mean score minus {family.reference}'s, with its {confidence} confidence interval; the test: "
             "two-sided t test with the seeds and the test documents both random (the variance of Δ is each row's "
             "between-seed variance over its runs, none for a deterministic model, plus the document-sampling "
             "variance by the delta method; df by Welch–Satterthwaite over the seed parts, grown by the document "
             "part's share).",
-            f"p Holm: {CORRECTIONS[settings['correction']]} over the family of this table's comparisons on that "
+            f"p Holm: the test's p corrected by {CORRECTIONS[settings['correction']]} (the uncorrected p shows on "
+            f"hover, and is in numbers.json) over the family of this table's comparisons on that "
             f"metric ({family.description}: {size}); {SIGNIFICANT} marks p Holm < "
             f"{settings['alpha']}.",
         ]

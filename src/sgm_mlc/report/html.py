@@ -6,7 +6,22 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from sgm_mlc.report.document import Block, Cell, Document, Facts, Figure, Paragraph, Section, Table, TextCell
+from sgm_mlc.report.document import (
+    ADJUSTED_P,
+    RAW_P,
+    Block,
+    Cell,
+    ComparisonCell,
+    Document,
+    Facts,
+    Figure,
+    MetricCell,
+    Paragraph,
+    Row,
+    Section,
+    Table,
+    TextCell,
+)
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 80rem; margin: 2rem auto;
@@ -20,6 +35,7 @@ th { background: #f2f2f5; white-space: normal; }
 th[scope=row], td.text { text-align: left; }
 td.text { white-space: normal; }
 sup a { font-size: 0.7rem; margin-left: 0.15rem; color: #5a5a9c; }
+span.spread { display: block; font-size: 0.75rem; color: #55555a; }
 p.note { font-size: 0.82rem; color: #55555a; margin: 0.2rem 0; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e0e0e4; }
@@ -70,9 +86,10 @@ def block_html(block: Block) -> str:
 
 
 def table_html(table: Table) -> str:
+    """The table, each row's label followed by a link to each of its seeds' MLflow runs."""
     head = "<th></th>" + "".join(f"<th>{escape(heading)}</th>" for heading in table.headers.values())
     rows = "".join(
-        f'<tr><th scope="row">{escape(row.label)}</th>'
+        f'<tr><th scope="row">{breakable(row.label)}{seed_links(row_links(row))}</th>'
         + "".join(cell_html(row.cells[column]) for column in table.headers)
         + "</tr>\n"
         for row in table.rows
@@ -82,12 +99,38 @@ def table_html(table: Table) -> str:
             f"<tbody>\n{rows}</tbody></table></div>\n{notes}")
 
 
+def breakable(label: str) -> str:
+    """``label`` escaped, with a line-break opportunity after each underscore (long variant names wrap)."""
+    return escape(label).replace("_", "_<wbr>")
+
+
+def row_links(row: Row) -> list[tuple[str, str]]:
+    """The seeds' runs of a row: those of its first cell that has any."""
+    return next((list(cell.links) for cell in row.cells.values() if cell.links), [])
+
+
+def seed_links(links: list[tuple[str, str]]) -> str:
+    """A superscript link to each seed's MLflow run."""
+    if not links:
+        return ""
+    return "<sup>" + "".join(f'<a href="{escape(url)}" title="MLflow run">{escape(label)}</a>'
+                             for label, url in links) + "</sup>"
+
+
 def cell_html(cell: Cell) -> str:
-    """A cell's text (bold when best) with a superscript link to each seed's MLflow run."""
-    text = escape(cell.text)
-    if cell.bold:
-        text = f"<strong>{text}</strong>"
-    if cell.links:
-        text += "<sup>" + "".join(f'<a href="{escape(url)}" title="MLflow run">{escape(label)}</a>'
-                                  for label, url in cell.links) + "</sup>"
-    return f'<td class="text">{text}</td>' if isinstance(cell, TextCell) else f"<td>{text}</td>"
+    """A cell's text, bold when best. A mean's standard deviation and a difference's interval go on a second,
+    smaller line (so that wide tables fit a 1280-pixel window); a corrected p shows the raw p on hover. The
+    seeds' links are on the row's label."""
+    if isinstance(cell, TextCell):
+        return f'<td class="text">{"<strong>" if cell.bold else ""}{escape(cell.text)}{"</strong>" if cell.bold else ""}</td>'
+    first, _, second = cell.text.partition(" ± " if isinstance(cell, MetricCell) else " [")
+    if isinstance(cell, ComparisonCell) and second:
+        second = "[" + second
+    elif second:
+        second = "± " + second
+    text = f"<strong>{escape(first)}</strong>" if cell.bold else escape(first)
+    spread = f' <span class="spread">{escape(second)}</span>' if second else ""  # the space: for text extraction
+    title = ""
+    if isinstance(cell, ComparisonCell) and cell.part == ADJUSTED_P:
+        title = f' title="p (uncorrected) {escape(ComparisonCell(cell.comparison, RAW_P).text)}"'
+    return f"<td{title}>{text}{spread}</td>"

@@ -23,7 +23,6 @@ from sgm_mlc.report.document import (
     ADJUSTED_P,
     DASH,
     EFFECT,
-    RAW_P,
     Cell,
     Comparison,
     ComparisonCell,
@@ -63,7 +62,8 @@ IMAGE_METRICS: dict[str, tuple[str, bool, int]] = {
 ALL_METRICS = METRICS | IMAGE_METRICS
 ORDER_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "position_deviation")
 # The heading of each column a tested metric's comparison shows, from the metric's heading.
-TEST_HEADINGS = {EFFECT: "Δ {} [" + f"{CONFIDENCE:.0%}" + " CI]", RAW_P: "p ({})", ADJUSTED_P: "p Holm ({})"}
+# (The uncorrected p is in numbers.json, and on hover over the corrected one.)
+TEST_HEADINGS = {EFFECT: "Δ {} [" + f"{CONFIDENCE:.0%}" + " CI]", ADJUSTED_P: "p Holm ({})"}
 BOLD_NOTE = "Bold: the best value of the column."
 _TIE = 1e-12
 
@@ -72,7 +72,7 @@ def seeds_note(models: Sequence[str]) -> str:
     """How the cells aggregate seeds, and which models are deterministic (run once)."""
     note = (
         "Test split. Each cell is the mean ± sample standard deviation over the n seed runs of its row; the "
-        "links (s<seed>) open each seed's run in MLflow. ↓: lower is better."
+        "links (s<seed>) beside a row's name open each seed's run in MLflow. ↓: lower is better."
     )
     deterministic = [model for model in dict.fromkeys(models) if model in DETERMINISTIC_MODELS]
     if deterministic:
@@ -148,18 +148,19 @@ def ablation_table(results: Results, comparisons: Comparisons, dataset: str) -> 
     labels = {variant: f"{model} {variant}" if variant != DEFAULT_VARIANT else f"{model} (full)" for variant in runs}
     pairs = {labels[variant]: (variant_runs, full) for variant, variant_runs in runs.items() if variant_runs != full}
     family = comparisons.family(f"each variant against the full {model}", labels[DEFAULT_VARIANT], pairs)
-    rows = []
+    rows, described = [], []
     for variant, variant_runs in runs.items():
-        switches = ablations["variants"].get(variant, {})
-        described = ", ".join(f"{key}={json.dumps(value)}" for key, value in switches.items()) or "(full model)"
-        if variant != DEFAULT_VARIANT and variant_runs == full:
-            described += " (same as the model's settings: the full model's runs)"
-        cells: dict[str, Cell] = {"switches": TextCell(described), "n": count_cell(model, variant_runs)}
+        cells: dict[str, Cell] = {"n": count_cell(model, variant_runs)}
         cells.update(metric_cells(results, variant_runs, METRICS))
         cells.update(test_cells(family, labels[variant]))
         rows.append(Row(labels[variant], cells))
-    notes = [seeds_note([model]), BOLD_NOTE, *comparisons.notes(family)]
-    columns = {"switches": "switches", **headers(True)}
+        if variant != DEFAULT_VARIANT:
+            switches = ", ".join(f"{key}={json.dumps(value)}" for key, value in ablations["variants"][variant].items())
+            same = " (the model's own settings: the full model's runs)" if variant_runs == full else ""
+            described.append(f"{variant}: {switches}{same}")
+    notes = [f"Variants (switches over {model}'s settings): {'; '.join(described)}.", seeds_note([model]), BOLD_NOTE,
+             *comparisons.notes(family)]
+    columns = headers(True)
     return marked_best(Table("ablations", dataset, f"Ablations of {model} on {dataset}", columns, rows, notes))
 
 

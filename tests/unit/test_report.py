@@ -227,7 +227,7 @@ def test_p_values_and_findings(built):
     assert all(text in shown for text in dominated["columns"].values())
     assert "On synthetic, sgm reaches higher micro-F1 than br (" in built["html"]
     assert "SGM wins here (significant at α = 0.05)." in built["html"]
-    assert "p Holm: the test's p corrected by Holm–Bonferroni" in built["html"]
+    assert "p Holm: the test&#x27;s p corrected by Holm–Bonferroni" in built["html"]
 
 
 def test_cross_dataset_and_interpretability(built):

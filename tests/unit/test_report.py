@@ -114,6 +114,10 @@ def _fabricate(root: Path, params: dict) -> None:
             "mapped_labels": {label: label.upper() for label in mapped},
             "target_labels_outside_map": {"grain": 5, "crude": 2},
         }})
+        pd.DataFrame({
+            "id": ids, "split": "test", "true_labels": target, "predicted_labels": predicted,
+            "step_probabilities": [[0.9] * len(labels) for labels in predicted],
+        }).to_parquet(root / cross.folder / "predictions.parquet")
         tracking = root / "results/tracking" / cross.folder.removeprefix("results/")
         _write(tracking / "run.json", _tracked(f"id-cross-{cross.run.seed}"))
     _write(root / "results/interpret/synthetic/examples.json", {
@@ -225,8 +229,12 @@ def test_p_values_and_findings(built):
     assert dominated["files"] and all(f.endswith("predictions.parquet") for f in dominated["files"])
     shown = re.sub(r"<[^>]+>", "", built["html"])
     assert all(text in shown for text in dominated["columns"].values())
-    assert "On synthetic, sgm reaches higher micro-F1 than br (" in built["html"]
-    assert "SGM wins here (significant at α = 0.05)." in built["html"]
+    # The claims table opens the report with the same test, in the claim's direction (SGM minus BR).
+    low, high = sorted(-bound for bound in dominated["interval"])
+    claim = (f"SGM beats BR</th><td class=\"text\">holds: Δ {-dominated['difference']:+.3f} [{low:+.3f}, {high:+.3f}] "
+             f"against br, p Holm {dominated['columns']['p_adjusted_micro_f1'].rstrip('†')}")
+    assert claim in built["html"] and built["html"].index(claim) < built["html"].index('id="overview"')
+    assert "On micro-F1 (α = 0.05), sgm is significantly above br (Holm-adjusted p" in built["html"]
     assert "p Holm: the test&#x27;s p corrected by Holm–Bonferroni" in built["html"]
 
 

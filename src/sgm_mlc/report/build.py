@@ -8,9 +8,10 @@ from typing import Any
 
 from sgm_mlc.atomic import atomic_directory, write_json, write_text
 from sgm_mlc.report import html, markdown
+from sgm_mlc.report.claims import claims_section, dataset_tables
 from sgm_mlc.report.collect import Results
 from sgm_mlc.report.comparisons import Comparisons
-from sgm_mlc.report.document import Document, Figure, Paragraph, Section
+from sgm_mlc.report.document import DASH, Document, Figure, Paragraph, Row, Section, Table, TextCell
 from sgm_mlc.report.numbers import numbers
 from sgm_mlc.report.provenance import provenance, provenance_section
 from sgm_mlc.report.sections import dataset_section
@@ -28,9 +29,13 @@ def build_report(params: dict[str, Any], project_dir: Path, out_dir: Path) -> di
     results = Results(params, project_dir)
     comparisons = Comparisons(results)
     facts = provenance(results)
+    sections = {dataset: dataset_section(results, comparisons, dataset) for dataset in results.plan.tables}
+    side_by_side = [datasets_side_by_side(sections)] if len(sections) > 1 else []
     document = Document("sgm-mlc: multi-label classification benchmark", [
+        claims_section(results.params, sections),
+        *side_by_side,
         overview(results),
-        *(dataset_section(results, comparisons, dataset) for dataset in results.plan.tables),
+        *sections.values(),
         provenance_section(facts),
     ])
     figures = [block for block in document.walk() if isinstance(block, Figure)]
@@ -62,3 +67,21 @@ def overview(results: Results) -> Section:
         "row of a table is a parent run with its seeds nested under it:"
     )
     return Section("Overview", [Paragraph(text, links=(("the experiment's runs", results.experiment_page()),))])
+
+
+def datasets_side_by_side(sections: dict[str, Section]) -> Section:
+    """Every model's test micro-F1 on every dataset, from each dataset's main table (its cells, links and all)."""
+    mains = {dataset: dataset_tables(section)["main"] for dataset, section in sections.items()}
+    models = list(dict.fromkeys(row.label for main in mains.values() for row in main.rows))
+    rows = []
+    for model in models:
+        cells = {}
+        for dataset, main in mains.items():
+            row = next((row for row in main.rows if row.label == model), None)
+            cells[dataset] = row.cells["micro_f1"] if row is not None else TextCell(DASH)
+        rows.append(Row(model, cells))
+    notes = ["Test micro-F1, mean ± sample standard deviation over each model's seeds, as in each dataset's main "
+             "results (bold: the best of that dataset); — where the model was not run on the dataset."]
+    table = Table("datasets", "all", "Test micro-F1 on every dataset", {dataset: dataset for dataset in mains},
+                  rows, notes)
+    return Section("Datasets side by side", [table])

@@ -49,9 +49,10 @@ def metrics_file(run: Run | CrossRun) -> str:
     return f"{run.folder}/metrics.json" if isinstance(run, CrossRun) else f"{run.folder('evaluation')}/metrics.json"
 
 
-def predictions_file(run: Run) -> str:
-    """The predictions table of a run, relative to the project."""
-    return f"{run.folder('evaluation')}/predictions.parquet"
+def predictions_file(run: Run | CrossRun) -> str:
+    """The predictions table of a run or of a cross-dataset evaluation, relative to the project."""
+    folder = run.folder if isinstance(run, CrossRun) else run.folder("evaluation")
+    return f"{folder}/predictions.parquet"
 
 
 def run_files(run: Run) -> dict[str, str]:
@@ -76,6 +77,7 @@ def cross_files(cross: CrossRun) -> dict[str, str]:
     """The files of a cross-dataset evaluation the report reads → the rule that makes each."""
     return {
         metrics_file(cross): "evaluate_cross_dataset",
+        predictions_file(cross): "evaluate_cross_dataset",
         f"{tracking_folder(cross)}/run.json": "log_cross_dataset_run",
     }
 
@@ -151,7 +153,7 @@ class Results:
             rule = self.inputs.get(relative, "the rule that writes it")
             raise ValueError(f"{relative} is not valid JSON ({error}); re-run {rule}") from error
 
-    def _read_predictions(self, run: Run, split: str = "test") -> pd.DataFrame:
+    def _read_predictions(self, run: Run | CrossRun, split: str = "test") -> pd.DataFrame:
         """``run``'s predictions on ``split``, indexed by document id."""
         frame = pd.read_parquet(self.path(predictions_file(run)))
         return frame[frame["split"] == split].set_index("id")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sgm_mlc.experiment.plan import DETERMINISTIC_MODELS, Run
+from sgm_mlc.experiment.plan import DETERMINISTIC_MODELS, CrossRun, Run
 from sgm_mlc.metrics.significance import (
     CONFIDENCE,
     METRICS,
@@ -43,9 +43,9 @@ class Comparisons:
     def __init__(self, results: Results):
         self.results = results
         self.settings: dict[str, Any] = results.params["experiments"]["significance"]
-        self._systems: dict[tuple[Run, ...], tuple[list[str], SystemRuns]] = {}
+        self._systems: dict[tuple[Run | CrossRun, ...], tuple[list[str], SystemRuns]] = {}
 
-    def family(self, description: str, reference: str, pairs: dict[str, tuple[Sequence[Run], Sequence[Run]]]) -> Family:
+    def family(self, description: str, reference: str, pairs: dict[str, tuple[Sequence[Run | CrossRun], Sequence[Run | CrossRun]]]) -> Family:
         """Each row of ``pairs`` (label → its runs and its reference row's runs) tested against its reference on
         every metric, the p-values corrected over the tested rows within each metric. ``description`` names the
         family and ``reference`` the reference row in the table's notes."""
@@ -72,7 +72,7 @@ class Comparisons:
                 )
         return family
 
-    def system(self, runs: Sequence[Run]) -> tuple[list[str], SystemRuns]:
+    def system(self, runs: Sequence[Run | CrossRun]) -> tuple[list[str], SystemRuns]:
         """The test documents' ids (sorted) and each run's counts on them."""
         key = tuple(runs)
         if key not in self._systems:
@@ -86,7 +86,8 @@ class Comparisons:
                     )
             frames = [frame.loc[ids] for frame in frames]
             counts = run_counts(list(frames[0]["true_labels"]), [list(frame["predicted_labels"]) for frame in frames])
-            self._systems[key] = (ids, SystemRuns(counts, deterministic=runs[0].model in DETERMINISTIC_MODELS))
+            model = (runs[0].run if isinstance(runs[0], CrossRun) else runs[0]).model
+            self._systems[key] = (ids, SystemRuns(counts, deterministic=model in DETERMINISTIC_MODELS))
         return self._systems[key]
 
     def notes(self, family: Family) -> list[str]:

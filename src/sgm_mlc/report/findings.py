@@ -11,7 +11,8 @@ _TIE = 1e-12
 
 
 def main_findings(table: Table) -> list[str]:
-    """The best micro-F1, then SGM against each baseline on micro-F1, then a summary on subset accuracy."""
+    """The best micro-F1, then where SGM stands against every baseline on micro-F1 and on subset accuracy, one
+    sentence each (the claims table gives the effects against BR, LP and CC)."""
     rows = {row.label: row.cells for row in table.rows}
     sentences = []
     f1 = {label: cells["micro_f1"] for label, cells in rows.items() if _scored(cells["micro_f1"])}
@@ -21,39 +22,43 @@ def main_findings(table: Table) -> list[str]:
         sentences.append(
             f"On {table.dataset}, the highest micro-F1 is {names(leaders)}'s ({f1[leaders[0]].text})."
         )
-    if PROPOSED_MODEL not in rows:
-        return sentences
-    proposed = rows[PROPOSED_MODEL]
+    if PROPOSED_MODEL in rows:
+        sentences += [standing(table, metric, heading) for metric, heading in (("micro_f1", "micro-F1"),
+                                                                                ("subset_accuracy", "subset accuracy"))]
+    return [sentence for sentence in sentences if sentence]
+
+
+def standing(table: Table, metric: str, heading: str) -> str:
+    """``On <metric> (α = …), sgm is significantly above a (Holm-adjusted p = …); not significantly different
+    from b (…).``, or nothing when no row was tested."""
+    proposed = {row.label: row.cells for row in table.rows}[PROPOSED_MODEL][metric]
     verdicts: dict[str, list[str]] = {
         "significantly above": [], "significantly below": [], "not significantly different from": []
     }
     alpha = None
     for row in table.rows:
-        label, cells = row.label, row.cells
-        test_f1, test_subset = row_comparison(row, "micro_f1"), row_comparison(row, "subset_accuracy")
-        if test_f1 is not None and _scored(proposed["micro_f1"]) and _scored(cells["micro_f1"]):
-            ahead = proposed["micro_f1"].mean - cells["micro_f1"].mean
-            pair = (PROPOSED_MODEL, proposed["micro_f1"]), (label, cells["micro_f1"])
-            sentences.append(comparison(table.dataset, "micro-F1", *pair, test_f1) + ": " + verdict(ahead, test_f1))
-        if test_subset is not None and _scored(proposed["subset_accuracy"]) and _scored(cells["subset_accuracy"]):
-            alpha = test_subset.alpha
-            ahead = proposed["subset_accuracy"].mean - cells["subset_accuracy"].mean
-            if not test_subset.significant or abs(ahead) <= _TIE:
-                verdicts["not significantly different from"].append(f"{label} ({adjusted_clause(test_subset)})")
-            else:
-                side = "significantly above" if ahead > 0 else "significantly below"
-                verdicts[side].append(f"{label} ({adjusted_clause(test_subset)})")
+        test = row_comparison(row, metric)
+        if test is None or not (_scored(proposed) and _scored(row.cells[metric])):
+            continue
+        alpha = test.alpha
+        ahead = proposed.mean - row.cells[metric].mean
+        if not test.significant or abs(ahead) <= _TIE:
+            side = "not significantly different from"
+        else:
+            side = "significantly above" if ahead > 0 else "significantly below"
+        verdicts[side].append(f"{row.label} ({adjusted_clause(test)})")
     clauses = [f"{side} {', '.join(labels)}" for side, labels in verdicts.items() if labels]
-    if clauses:
-        sentences.append(f"On subset accuracy (α = {alpha}), {PROPOSED_MODEL} is {'; '.join(clauses)}.")
-    return sentences
+    return f"On {heading} (α = {alpha}), {PROPOSED_MODEL} is {'; '.join(clauses)}." if clauses else ""
 
 
-def ablation_findings(table: Table) -> list[str]:
-    """Each variant against the full model on micro-F1."""
+def ablation_findings(table: Table, claimed: set[str]) -> list[str]:
+    """Each variant against the full model on micro-F1, but those of ``claimed`` (row labels the claims table
+    answers)."""
     full, *variants = table.rows
     sentences = []
     for row in variants:
+        if row.label in claimed:
+            continue
         cell, test = row.cells["micro_f1"], row_comparison(row, "micro_f1")
         if _scored(cell) and _scored(full.cells["micro_f1"]) and test is not None:
             significance = "significant" if test.significant else "not significant"
@@ -97,18 +102,6 @@ def comparison(
 def adjusted_clause(test: Comparison) -> str:
     """``Holm-adjusted p = 0.012``: the p-value that decides significance."""
     return f"Holm-adjusted {p_clause(test.p_adjusted)}"
-
-
-def verdict(ahead: float, test: Comparison) -> str:
-    """What a difference of ``ahead`` (SGM minus a baseline) and its test say about SGM."""
-    level = f"α = {test.alpha}"
-    if ahead > _TIE:
-        if test.significant:
-            return f"SGM wins here (significant at {level})."
-        return f"SGM is ahead, but not significantly at {level}."
-    if test.significant:
-        return f"SGM does not win here (the difference is significant at {level})."
-    return f"SGM does not win here (the difference is not significant at {level})."
 
 
 def _scored(cell: object) -> bool:

@@ -95,7 +95,7 @@ def table_html(table: Table) -> str:
         for row in table.rows
     )
     notes = "".join(f'<p class="note">{escape(note)}</p>\n' for note in table.notes)
-    return (f'<div class="table"><table><caption>{escape(table.title)}</caption>\n<thead><tr>{head}</tr></thead>\n'
+    return (f'<div class="table" id="{anchor(table.title)}"><table><caption>{escape(table.title)}</caption>\n<thead><tr>{head}</tr></thead>\n'
             f"<tbody>\n{rows}</tbody></table></div>\n{notes}")
 
 
@@ -105,16 +105,15 @@ def breakable(label: str) -> str:
 
 
 def row_links(row: Row) -> list[tuple[str, str]]:
-    """The seeds' runs of a row: those of its first cell that has any."""
-    return next((list(cell.links) for cell in row.cells.values() if cell.links), [])
+    """The seeds' runs of a row: those of its first metric cell."""
+    return next((list(cell.links) for cell in row.cells.values() if isinstance(cell, MetricCell)), [])
 
 
 def seed_links(links: list[tuple[str, str]]) -> str:
-    """A superscript link to each seed's MLflow run."""
+    """A superscript link for each ``(label, url)``: a seed's MLflow run, or the table a claim comes from."""
     if not links:
         return ""
-    return "<sup>" + "".join(f'<a href="{escape(url)}" title="MLflow run">{escape(label)}</a>'
-                             for label, url in links) + "</sup>"
+    return "<sup>" + "".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links) + "</sup>"
 
 
 def cell_html(cell: Cell) -> str:
@@ -122,7 +121,8 @@ def cell_html(cell: Cell) -> str:
     smaller line (so that wide tables fit a 1280-pixel window); a corrected p shows the raw p on hover. The
     seeds' links are on the row's label."""
     if isinstance(cell, TextCell):
-        return f'<td class="text">{"<strong>" if cell.bold else ""}{escape(cell.text)}{"</strong>" if cell.bold else ""}</td>'
+        text = f"<strong>{escape(cell.text)}</strong>" if cell.bold else escape(cell.text)
+        return f'<td class="text">{text}{seed_links(list(cell.links))}</td>'
     first, _, second = cell.text.partition(" ± " if isinstance(cell, MetricCell) else " [")
     if isinstance(cell, ComparisonCell) and second:
         second = "[" + second

@@ -7,6 +7,7 @@ import statistics
 from sgm_mlc.experiment.plan import NEURAL_MODELS, Run
 from sgm_mlc.report import figures
 from sgm_mlc.report.budgets import budget_table, study_table
+from sgm_mlc.report.claims import claimed_ablation_rows
 from sgm_mlc.report.collect import Results
 from sgm_mlc.report.comparisons import Comparisons
 from sgm_mlc.report.decisions import decision_table
@@ -47,13 +48,14 @@ def dataset_section(results: Results, comparisons: Comparisons, dataset: str) ->
         section.subsections.append(Section("Decision rules", [decisions]))
     ablations = ablation_table(results, comparisons, dataset)
     if ablations is not None:
-        ablation_blocks = [ablations, Paragraph(" ".join(ablation_findings(ablations)))]
+        claimed = claimed_ablation_rows(results.params["experiments"]["ablations"])
+        ablation_blocks = [ablations, Paragraph(" ".join(ablation_findings(ablations, claimed)))]
         section.subsections.append(Section("Ablations", ablation_blocks))
     orders = order_table(results, comparisons, dataset)
     if orders is not None:
         order_blocks = [orders, Paragraph(" ".join(order_findings(orders))), order_figure(orders, dataset)]
         section.subsections.append(Section("Label orders", order_blocks))
-    cross = cross_blocks(results, dataset)
+    cross = cross_blocks(results, comparisons, dataset)
     if cross:
         section.subsections.append(Section("Cross-dataset evaluation", cross))
     if dataset in results.explained:

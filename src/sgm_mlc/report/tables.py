@@ -194,23 +194,32 @@ def order_table(results: Results, comparisons: Comparisons, dataset: str) -> Tab
     return marked_best(Table("label_orders", dataset, f"Label orders on {dataset}", columns, rows, notes))
 
 
-def cross_blocks(results: Results, dataset: str) -> list[Table | Facts]:
-    """For each target dataset: models × metrics over the mapped labels, then the label map's contents."""
+def cross_blocks(results: Results, comparisons: Comparisons, dataset: str) -> list[Table | Facts]:
+    """For each target dataset: models × metrics over the mapped labels, each tested against SGM when SGM is
+    among them, then the label map's contents."""
     blocks: list[Table | Facts] = []
     for target, by_model in results.plan.tables[dataset].cross.items():
-        rows = [
-            Row(model, {"n": count_cell(model, crosses), **metric_cells(results, crosses, METRICS)})
-            for model, crosses in by_model.items()
-        ]
+        family = None
+        if PROPOSED_MODEL in by_model:
+            pairs = {model: (crosses, by_model[PROPOSED_MODEL]) for model, crosses in by_model.items()
+                     if model != PROPOSED_MODEL}
+            family = comparisons.family(f"each model against {PROPOSED_MODEL} on {target}", PROPOSED_MODEL, pairs)
+        rows = []
+        for model, crosses in by_model.items():
+            cells = {"n": count_cell(model, crosses), **metric_cells(results, crosses, METRICS)}
+            if family is not None:
+                cells.update(test_cells(family, model))
+            rows.append(Row(model, cells))
         notes = [
             seeds_note(list(by_model)),
             BOLD_NOTE,
             f"Trained on {dataset}, scored on the test split of {target} over the labels mapped between the two "
             f"datasets only (workflow/label_maps/{dataset}__{target}.tsv); target labels outside the map are "
             "not scored, so these numbers do not compare with the in-dataset tables.",
+            *(comparisons.notes(family) if family is not None else []),
         ]
         title = f"Cross-dataset: trained on {dataset}, tested on {target} (mapped labels only)"
-        blocks.append(marked_best(Table(f"cross:{target}", dataset, title, headers(False), rows, notes)))
+        blocks.append(marked_best(Table(f"cross:{target}", dataset, title, headers(family is not None), rows, notes)))
         first = next(iter(by_model.values()))[0]
         blocks.append(label_map_facts(results, first))
     return blocks

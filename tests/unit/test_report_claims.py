@@ -58,7 +58,7 @@ def test_the_order_matters_when_one_order_differs_significantly():
     ])
     answer = order_matters({"label_orders": orders}, "frequency")
     assert answer.verdict == HOLDS and answer.detail.startswith("rare_first vs frequency: Δ -0.100")
-    assert "(the strongest of 2 orders)" in answer.detail
+    assert "(the strongest of 2 orders tested)" in answer.detail
     orders.rows.pop()
     assert order_matters({"label_orders": orders}, "frequency").verdict == NOT_SIGNIFICANT
     assert order_matters({}, "frequency").verdict == NOT_MEASURED

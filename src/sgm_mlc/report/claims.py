@@ -102,7 +102,7 @@ def order_matters(tables: Mapping[str, Table], base_order: str) -> Answer:
     test = comparison.test
     low, high = test.interval
     evidence = (f"{order} vs {base_order}: Δ {test.difference:+.3f} [{low:+.3f}, {high:+.3f}], p Holm "
-                f"{format_p(comparison.p_adjusted)} (the strongest of {len(compared)} orders)")
+                f"{format_p(comparison.p_adjusted)} (the strongest of {len(compared)} order{'s' * (len(compared) > 1)} tested)")
     return Answer(HOLDS if comparison.significant else NOT_SIGNIFICANT, evidence, orders.title)
 
 

@@ -30,7 +30,7 @@ h1, h2, h3 { line-height: 1.2; }
 div.table { overflow-x: auto; margin: 1rem 0 0.3rem; }
 table { border-collapse: collapse; font-size: 0.85rem; }
 caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
-th, td { border: 1px solid #c8c8cc; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
+th, td { border: 1px solid #c8c8cc; padding: 0.25rem 0.35rem; text-align: right; white-space: nowrap; }
 th { background: #f2f2f5; white-space: normal; }
 th[scope=row], td.text { text-align: left; }
 td.text { white-space: normal; }

@@ -29,6 +29,8 @@ rule log_dataset_card:
         processed_dir=lambda wildcards, input: Path(input.card).parent,
     log:
         "results/logs/log_dataset_card/{dataset}.log",
+    benchmark:
+        "results/benchmarks/log_dataset_card/{dataset}.tsv"
     conda:
         "../../envs/tracking.yaml"
     resources:
@@ -62,6 +64,8 @@ rule log_training_run:
         evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
     log:
         "results/logs/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/tracking.yaml"
     # A run is logged as soon as it is evaluated, between trainings, rather than all at the end (the store
@@ -91,6 +95,8 @@ rule organise_runs:
         config=step_config("tracking", "training"),
     log:
         "results/logs/organise_runs/{dataset}.log",
+    benchmark:
+        "results/benchmarks/organise_runs/{dataset}.tsv"
     conda:
         "../../envs/tracking.yaml"
     resources:
@@ -118,6 +124,8 @@ rule log_tuning_study:
         study_dir=lambda wildcards, input: Path(input.best).parent,
     log:
         "results/logs/log_tuning_study/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/log_tuning_study/{dataset}/{model}.tsv"
     conda:
         "../../envs/tracking.yaml"
     priority: 10
@@ -145,6 +153,8 @@ rule log_cross_dataset_run:
         evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
     log:
         "results/logs/log_cross_dataset_run/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/log_cross_dataset_run/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}.tsv"
     conda:
         "../../envs/tracking.yaml"
     priority: 10

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
@@ -31,7 +31,9 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from sgm_mlc.predict.bundle import Bundle, read_bundle
-from sgm_mlc.predict.model import TrainedModel
+
+if TYPE_CHECKING:  # the model's code (torch, scikit-learn) loads with the model, not with the logging step
+    from sgm_mlc.predict.model import TrainedModel
 
 MODEL_NAME = "model"
 BUNDLE_ARTIFACT = "bundle"
@@ -47,6 +49,8 @@ class TrainedModelPyfunc(mlflow.pyfunc.PythonModel):
     :class:`~sgm_mlc.predict.model.TrainedModel`."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from sgm_mlc.predict.model import TrainedModel
+
         self.model = TrainedModel(read_bundle(Path(context.artifacts[BUNDLE_ARTIFACT])))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -77,13 +77,14 @@ def _fabricate(root: Path, params: dict) -> None:
         (root / f"data/processed/{dataset}").mkdir(parents=True)
         (root / f"data/processed/{dataset}/examples.parquet").write_bytes(dataset.encode())
     frequencies = {label: 5 * (j + 1) for j, label in enumerate(LABELS)}
-    _write(root / "data/processed/synthetic/card.json", {
-        "dataset": "synthetic", "documents": 200, "labels": len(LABELS), "label_cardinality": 2.1,
-        "splits": {"train": {"documents": 120, "label_frequencies": frequencies},
-                   "valid": {"documents": 20}, "test": {"documents": TEST_DOCUMENTS}},
-        "labels_missing": {"train": {"count": 0, "names": []}, "valid": {"count": 6, "names": LABELS},
-                           "test": {"count": 1, "names": ["l5"]}},
-    })
+    for dataset in plan.tables:
+        _write(root / f"data/processed/{dataset}/card.json", {
+            "dataset": dataset, "documents": 200, "labels": len(LABELS), "label_cardinality": 2.1,
+            "splits": {"train": {"documents": 120, "label_frequencies": frequencies},
+                       "valid": {"documents": 20}, "test": {"documents": TEST_DOCUMENTS}},
+            "labels_missing": {"train": {"count": 0, "names": []}, "valid": {"count": 6, "names": LABELS},
+                               "test": {"count": 1, "names": ["l5"]}},
+        })
     for run in plan.runs:
         noise = NOISE[run.variant if run.variant in NOISE else run.model] + 0.01 * run.seed
         predicted = _noisy(rng, truth, noise + (0.03 if run.order == "random" else 0))
@@ -153,8 +154,9 @@ def built(tmp_path_factory):
     }
 
 
-def _cell(numbers, table, row, column):
-    (cell,) = [c for c in numbers["cells"] if (c["table"], c["row"], c["column"]) == (table, row, column)]
+def _cell(numbers, table, row, column, dataset=None):
+    (cell,) = [c for c in numbers["cells"] if (c["table"], c["row"], c["column"]) == (table, row, column)
+               and dataset in (None, c["dataset"])]
     return cell
 
 
@@ -236,6 +238,25 @@ def test_p_values_and_findings(built):
     assert claim in built["html"] and built["html"].index(claim) < built["html"].index('id="overview"')
     assert "On micro-F1 (α = 0.05), sgm is significantly above br (Holm-adjusted p" in built["html"]
     assert "p Holm: the test&#x27;s p corrected by Holm–Bonferroni" in built["html"]
+
+
+def test_with_two_datasets_the_report_compares_them_side_by_side(tmp_path):
+    params = copy.deepcopy(PARAMS)
+    params["run"]["datasets"] = ["synthetic", "reuters21578"]
+    params["experiments"].update(ablations={"model": "sgm", "variants": {}},
+                                 label_orders={"models": [], "orders": []}, cross_dataset=[])
+    params["experiments"]["interpretability"]["examples"] = 0
+    _fabricate(tmp_path, params)
+    build_report(params, tmp_path, tmp_path / "report")
+    numbers = json.loads((tmp_path / "report/numbers.json").read_text())
+    side = next(table for table in numbers["tables"] if table["table"] == "datasets")
+    assert [column["key"] for column in side["columns"]] == ["synthetic", "reuters21578"]
+    for dataset in ("synthetic", "reuters21578"):
+        for model in ("br", "sgm"):
+            assert (_cell(numbers, "datasets", model, dataset)["text"]
+                    == _cell(numbers, "main", model, "micro_f1", dataset)["text"])
+    html = (tmp_path / "report/index.html").read_text()
+    assert html.index("Claims of the paper") < html.index("Test micro-F1 on every dataset") < html.index('id="overview"')
 
 
 def test_cross_dataset_and_interpretability(built):

@@ -131,6 +131,11 @@ class Row:
     cells: dict[str, Cell]
     group: str = ""
 
+    @property
+    def seed_links(self) -> list[tuple[str, str]]:
+        """``(label, url)`` of each of the row's seeds' MLflow runs: those of its first metric cell."""
+        return next((cell.links for cell in self.cells.values() if isinstance(cell, MetricCell)), [])
+
 
 @dataclass
 class Table:

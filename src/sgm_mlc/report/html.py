@@ -17,7 +17,6 @@ from sgm_mlc.report.document import (
     Figure,
     MetricCell,
     Paragraph,
-    Row,
     Section,
     Table,
     TextCell,
@@ -89,7 +88,7 @@ def table_html(table: Table) -> str:
     """The table, each row's label followed by a link to each of its seeds' MLflow runs."""
     head = "<th></th>" + "".join(f"<th>{escape(heading)}</th>" for heading in table.headers.values())
     rows = "".join(
-        f'<tr><th scope="row">{breakable(row.label)}{seed_links(row_links(row))}</th>'
+        f'<tr><th scope="row">{breakable(row.label)}{superscript_links(row.seed_links)}</th>'
         + "".join(cell_html(row.cells[column]) for column in table.headers)
         + "</tr>\n"
         for row in table.rows
@@ -104,16 +103,11 @@ def breakable(label: str) -> str:
     return escape(label).replace("_", "_<wbr>")
 
 
-def row_links(row: Row) -> list[tuple[str, str]]:
-    """The seeds' runs of a row: those of its first metric cell."""
-    return next((list(cell.links) for cell in row.cells.values() if isinstance(cell, MetricCell)), [])
-
-
-def seed_links(links: list[tuple[str, str]]) -> str:
+def superscript_links(pairs: list[tuple[str, str]]) -> str:
     """A superscript link for each ``(label, url)``: a seed's MLflow run, or the table a claim comes from."""
-    if not links:
+    if not pairs:
         return ""
-    return "<sup>" + "".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links) + "</sup>"
+    return "<sup>" + "".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in pairs) + "</sup>"
 
 
 def cell_html(cell: Cell) -> str:
@@ -122,7 +116,7 @@ def cell_html(cell: Cell) -> str:
     seeds' links are on the row's label."""
     if isinstance(cell, TextCell):
         text = f"<strong>{escape(cell.text)}</strong>" if cell.bold else escape(cell.text)
-        return f'<td class="text">{text}{seed_links(list(cell.links))}</td>'
+        return f'<td class="text">{text}{superscript_links(list(cell.links))}</td>'
     first, _, second = cell.text.partition(" ± " if isinstance(cell, MetricCell) else " [")
     if isinstance(cell, ComparisonCell) and second:
         second = "[" + second

@@ -44,7 +44,7 @@ def table_markdown(table: Table) -> str:
         "|---|" + "---|" * len(table.headers),
     ]
     for row in table.rows:
-        runs = next((cell.links for cell in row.cells.values() if cell.links), [])
+        runs = row.seed_links
         label = _escaped(row.label) + (" (" + " ".join(f"[{seed}]({url})" for seed, url in runs) + ")" if runs else "")
         cells = " | ".join(cell_markdown(row.cells[column]) for column in table.headers)
         lines.append(f"| {label} | {cells} |")

@@ -44,18 +44,21 @@ def run_folder(phase: str, model: str) -> str:
 
 
 def assert_each_run_logged_once(client: MlflowClient, project: Path, models: list[str]) -> None:
-    """The experiment holds one finished run per run key, named for the dataset card and each model's run, and
-    each model's run holds its metrics (each epoch once), its model file and its pyfunc model; the run files
-    of the workflow point at those runs."""
+    """The experiment holds one finished run per run key, named for the dataset card, each model's run and its
+    recipe's parent run, and each model's run holds its metrics (each epoch once), its model file and its pyfunc
+    model; the run files of the workflow point at those runs, and the best is registered."""
     experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     runs = client.search_runs([experiment_id])
     keys = [run.data.tags[RUN_KEY_TAG] for run in runs]
     assert len(keys) == len(set(keys))
     by_name = {run.info.run_name: run for run in runs}
-    assert set(by_name) == {"dataset-synthetic"} | {f"synthetic-{model}-default-frequency-13" for model in models}
+    parents = {f"synthetic-{model}-default-frequency" for model in models}
+    assert set(by_name) == {"dataset-synthetic"} | {f"{parent}-13" for parent in parents} | parents
     assert {run.info.status for run in runs} == {"FINISHED"}
+    assert client.get_model_version_by_alias("sgm-mlc-synthetic", "best").run_id in {run.info.run_id for run in runs}
     for model in models:
         run = by_name[f"synthetic-{model}-default-frequency-13"]
+        assert run.data.tags["mlflow.parentRunId"] == by_name[f"synthetic-{model}-default-frequency"].info.run_id
         record = json.loads((project / run_folder("tracking", model) / "run.json").read_text())
         assert record["run_id"] == run.info.run_id
         assert 0 <= run.data.metrics["test.micro_f1"] <= 1 and "valid.subset_accuracy" in run.data.metrics

@@ -91,8 +91,9 @@ def test_the_experiment_opens_on_its_runs_grouped_by_recipe_with_real_durations(
     browser.execute_script(EXPAND_SCRIPT, sgm["run_id"])
     rows = grid_rows(browser, len(top_level) + len(sgm["seeds"]))
     parent_index = rows[sgm["run_id"]]["index"]
-    for offset, (seed, run_id) in enumerate(sorted(sgm["seeds"].items()), start=1):
-        assert rows[run_id]["index"] == parent_index + offset  # right under the parent
+    below = {rows[run_id]["index"] for run_id in sgm["seeds"].values()}
+    assert below == set(range(parent_index + 1, parent_index + 1 + len(sgm["seeds"])))  # right under the parent
+    for seed, run_id in sgm["seeds"].items():
         cells = rows[run_id]["cells"]
         assert f"synthetic-sgm-default-frequency-{seed}" in cells["attributes.`Run Name`"]
         assert "synthetic-train" in cells["attributes.`Dataset`"]

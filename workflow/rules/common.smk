@@ -300,7 +300,7 @@ def tracking_targets():
     return (
         expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
         + run_files("tracking", "run.json")
-        + expand("results/tracking/{dataset}/run_groups.json", dataset=TRAINED_DATASETS)
+        + expand("results/tracking/{dataset}/run_groups.json", dataset=sorted({run.dataset for run in PLAN.runs}))
         + cross_dataset_tracking_files()
         + [f"results/tracking/tuning/{dataset}/{model}/run.json" for dataset, table in PLAN.tables.items() for model in table.tuned]
     )

@@ -94,17 +94,7 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str, tuned: 
     models with their tuning study's settings (``tuning.enabled``), else with the default settings."""
     runs = results.plan.tables[dataset].tuned if tuned else results.plan.tables[dataset].main
     tested = PROPOSED_MODEL in runs
-    family = None
-    if tested:
-        pairs = {model: (model_runs, runs[PROPOSED_MODEL]) for model, model_runs in runs.items()
-                 if model != PROPOSED_MODEL}
-        family = comparisons.family(f"each baseline against {PROPOSED_MODEL}", PROPOSED_MODEL, pairs)
-    rows = []
-    for model, model_runs in runs.items():
-        cells = {"n": count_cell(model, model_runs), **metric_cells(results, model_runs, METRICS)}
-        if family is not None:
-            cells.update(test_cells(family, model))
-        rows.append(Row(model, cells))
+    family, rows = model_rows(results, comparisons, runs, f"each baseline against {PROPOSED_MODEL}")
     notes = [seeds_note(list(runs)), f"{BOLD_NOTE} Position deviation is defined for sequence models only."]
     notes += [f"Not run: {model} ({why})." for model, why in results.plan.tables[dataset].skipped.items()]
     notes += (comparisons.notes(family) if family is not None
@@ -116,6 +106,25 @@ def main_table(results: Results, comparisons: Comparisons, dataset: str, tuned: 
             Table("main_tuned", dataset, f"Main results on {dataset}, tuned settings", headers(tested), rows, notes)
         )
     return marked_best(Table("main", dataset, f"Main results on {dataset}", headers(tested), rows, notes))
+
+
+def model_rows(
+    results: Results, comparisons: Comparisons, runs: dict[str, Sequence[Run | CrossRun]], description: str
+) -> tuple[Family | None, list[Row]]:
+    """One row per model of ``runs`` (n and every metric), each tested against SGM when SGM is among them (the
+    family ``description``; None without SGM)."""
+    family = None
+    if PROPOSED_MODEL in runs:
+        pairs = {model: (model_runs, runs[PROPOSED_MODEL]) for model, model_runs in runs.items()
+                 if model != PROPOSED_MODEL}
+        family = comparisons.family(description, PROPOSED_MODEL, pairs)
+    rows = []
+    for model, model_runs in runs.items():
+        cells = {"n": count_cell(model, model_runs), **metric_cells(results, model_runs, METRICS)}
+        if family is not None:
+            cells.update(test_cells(family, model))
+        rows.append(Row(model, cells))
+    return family, rows
 
 
 def image_tagging_table(results: Results, dataset: str) -> Table | None:
@@ -199,17 +208,7 @@ def cross_blocks(results: Results, comparisons: Comparisons, dataset: str) -> li
     among them, then the label map's contents."""
     blocks: list[Table | Facts] = []
     for target, by_model in results.plan.tables[dataset].cross.items():
-        family = None
-        if PROPOSED_MODEL in by_model:
-            pairs = {model: (crosses, by_model[PROPOSED_MODEL]) for model, crosses in by_model.items()
-                     if model != PROPOSED_MODEL}
-            family = comparisons.family(f"each model against {PROPOSED_MODEL} on {target}", PROPOSED_MODEL, pairs)
-        rows = []
-        for model, crosses in by_model.items():
-            cells = {"n": count_cell(model, crosses), **metric_cells(results, crosses, METRICS)}
-            if family is not None:
-                cells.update(test_cells(family, model))
-            rows.append(Row(model, cells))
+        family, rows = model_rows(results, comparisons, by_model, f"each model against {PROPOSED_MODEL} on {target}")
         notes = [
             seeds_note(list(by_model)),
             BOLD_NOTE,

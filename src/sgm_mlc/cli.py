@@ -269,29 +269,37 @@ def run_tuned_settings(args: argparse.Namespace) -> None:
     tuned_settings(args.dataset, args.model, params, args.processed, args.study_dir)
 
 
-def run_log_training_run(args: argparse.Namespace) -> None:
+def run_log_training_runs(args: argparse.Namespace) -> None:
     from sgm_mlc.atomic import write_json
+    from sgm_mlc.experiment.plan import TUNED_VARIANT, Run, tracked_sections, tuned_settings_file
     from sgm_mlc.tracking.runs import tracking_uri
     from sgm_mlc.tracking.training_run import log_training_run
 
     params = step_params(args)
-    section(params, "models", args.model)
     tracking = section(params, "tracking")
-    params, label_order = tuned_run(args, params)
-    logged = {name: value for name, value in params.items() if name != "tracking"}
-    logged["run"] = run_identity(args, label_order)
-    wildcards = {name: str(value) for name, value in run_identity(args).items()}
-    record = log_training_run(
-        tracking_uri(tracking),
-        tracking["experiment"],
-        wildcards,
-        logged,
-        args.model_dir,
-        args.evaluation_dir,
-        args.processed / "examples.parquet",
-        Path.cwd(),
-    )
-    write_json(args.out, record)
+    records = {}
+    for path in args.runs:
+        try:
+            run = Run.from_path(path)
+        except ValueError as error:
+            raise ParamsError(f"--runs: {error}") from None
+        if run.dataset != args.dataset:
+            raise ParamsError(f"--runs: {path} is a run on {run.dataset}, not on --dataset {args.dataset}")
+        tuned = Path(tuned_settings_file(run.dataset, run.model)) if run.variant == TUNED_VARIANT else None
+        run_args = argparse.Namespace(
+            dataset=run.dataset, model=run.model, variant=run.variant, order=run.order, seed=run.seed, tuned=tuned,
+            processed=args.processed, label_order=args.label_orders / run.order,
+        )
+        sections, label_order = tuned_run(run_args, tracked_sections(params, run))
+        logged = {name: value for name, value in sections.items() if name != "tracking"}
+        logged["run"] = run_identity(run_args, label_order)
+        wildcards = {name: str(value) for name, value in run_identity(run_args).items()}
+        records[run.path] = log_training_run(
+            tracking_uri(tracking), tracking["experiment"], wildcards, logged, Path(run.folder("models")),
+            Path(run.folder("evaluation")), args.processed / "examples.parquet", Path.cwd(),
+        )
+        log.info("logged %s as MLflow run %s", run.path, records[run.path]["run_id"])
+    write_json(args.out, records)
 
 
 def run_organise_runs(args: argparse.Namespace) -> None:
@@ -302,7 +310,7 @@ def run_organise_runs(args: argparse.Namespace) -> None:
     params = step_params(args)
     tracking = section(params, "tracking")
     metric = section(params, "training", "selection_metric")
-    records = [json.loads(path.read_text(encoding="utf-8")) for path in args.runs]
+    records = list(json.loads(args.training_runs.read_text(encoding="utf-8")).values())
     organised = organise_dataset_runs(tracking_uri(tracking), tracking["experiment"], args.dataset, records, metric)
     write_json(args.out, organised)
 
@@ -345,8 +353,12 @@ def run_log_cross_dataset_run(args: argparse.Namespace) -> None:
     logged = {name: value for name, value in params.items() if name != "tracking"}
     logged["run"] = {**run_identity(args), "target": args.target}
     wildcards = {name: str(value) for name, value in logged["run"].items()}
+    training_runs = json.loads(args.training_runs.read_text(encoding="utf-8"))
+    trained = planned_run(args).path
+    if trained not in training_runs:
+        raise ParamsError(f"{args.training_runs} has no run {trained}: log the training runs first (log-training-runs)")
     record = log_cross_dataset_run(
-        tracking_uri(tracking), tracking["experiment"], wildcards, logged, args.training_run, args.label_map,
+        tracking_uri(tracking), tracking["experiment"], wildcards, logged, training_runs[trained]["run_id"], args.label_map,
         args.target_examples, args.evaluation_dir, Path.cwd(),
     )
     write_json(args.out, record)
@@ -506,18 +518,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model-dir", type=Path, required=True)
     sub.add_argument("--out", type=Path, required=True)
 
-    sub = command("log-training-run", run_log_training_run, "log (or re-log) a finished run to MLflow")
-    add_run_arguments(sub)
-    sub.add_argument("--model-dir", type=Path, required=True)
-    sub.add_argument("--evaluation-dir", type=Path, required=True)
-    sub.add_argument("--out", type=Path, required=True)
+    sub = command(
+        "log-training-runs", run_log_training_runs,
+        "log (or re-log) a dataset's finished runs to MLflow, in one process (MLflow is imported once)",
+    )
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--runs", nargs="+", required=True, help="each run's path: <dataset>/<model>/<variant>/<order>/seed<seed>")
+    sub.add_argument("--processed", type=Path, required=True, help="data/processed/<dataset>")
+    sub.add_argument("--label-orders", type=Path, required=True, help="results/label_orders/<dataset>")
+    sub.add_argument("--out", type=Path, required=True, help="results/tracking/<dataset>/training_runs.json")
 
     sub = command(
         "organise-runs", run_organise_runs,
         "nest a dataset's logged runs under one parent per recipe (seed mean and std); register its best model",
     )
     sub.add_argument("--dataset", required=True)
-    sub.add_argument("--runs", type=Path, nargs="+", required=True, help="the run.json of each logged training run")
+    sub.add_argument(
+        "--training-runs", type=Path, required=True, help="the dataset's logged runs: results/tracking/<dataset>/training_runs.json"
+    )
     sub.add_argument("--out", type=Path, required=True)
 
     sub = command(
@@ -540,7 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--variant", default="default")
     sub.add_argument("--order", required=True, choices=ORDERS)
     sub.add_argument("--seed", type=int, required=True)
-    sub.add_argument("--training-run", type=Path, required=True, help="the training run's run.json")
+    sub.add_argument(
+        "--training-runs", type=Path, required=True,
+        help="the logged training runs of --dataset: results/tracking/<dataset>/training_runs.json",
+    )
     sub.add_argument("--label-map", type=Path, required=True)
     sub.add_argument("--target-examples", type=Path, required=True)
     sub.add_argument("--evaluation-dir", type=Path, required=True)

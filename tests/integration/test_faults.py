@@ -22,7 +22,7 @@ RUN = "synthetic/sgm/default/frequency/seed13"
 def test_a_training_job_killed_mid_run_resumes_and_ends_as_an_uninterrupted_run(tmp_path, small_params):
     small_params["run"]["models"] = ["sgm"]
     small_params["training"]["epochs"] = 4
-    target = f"results/tracking/{RUN}/run.json"
+    target = "results/tracking/synthetic/training_runs.json"
     reference = copy_project(tmp_path / "reference", small_params)
     snakemake(reference, target)
 

@@ -43,6 +43,14 @@ def run_folder(phase: str, model: str) -> str:
     return f"results/{phase}/synthetic/{model}/default/frequency/seed13"
 
 
+TRAINING_RUNS = "results/tracking/synthetic/training_runs.json"
+
+
+def logged_run_id(project: Path, model: str) -> str:
+    """The MLflow run id the logging step recorded for ``model``'s run (seed 13)."""
+    return json.loads((project / TRAINING_RUNS).read_text())[f"synthetic/{model}/default/frequency/seed13"]["run_id"]
+
+
 def assert_each_run_logged_once(client: MlflowClient, project: Path, models: list[str]) -> None:
     """The experiment holds one finished run per run key, named for the dataset card, each model's run and its
     recipe's parent run, and each model's run holds its metrics (each epoch once), its model file and its pyfunc
@@ -59,8 +67,7 @@ def assert_each_run_logged_once(client: MlflowClient, project: Path, models: lis
     for model in models:
         run = by_name[f"synthetic-{model}-default-frequency-13"]
         assert run.data.tags["mlflow.parentRunId"] == by_name[f"synthetic-{model}-default-frequency"].info.run_id
-        record = json.loads((project / run_folder("tracking", model) / "run.json").read_text())
-        assert record["run_id"] == run.info.run_id
+        assert logged_run_id(project, model) == run.info.run_id
         assert 0 <= run.data.metrics["test.micro_f1"] <= 1 and "valid.subset_accuracy" in run.data.metrics
         model_dir = project / run_folder("models", model)
         if (model_dir / "history.json").is_file():
@@ -87,8 +94,7 @@ def test_parallel_jobs_log_each_run_once_to_a_postgresql_tracking_server(
 
     client = MlflowClient(tracking_uri=server.url)
     assert_each_run_logged_once(client, project, models)
-    record = project / run_folder("tracking", "sgm") / "run.json"
-    run = client.get_run(json.loads(record.read_text())["run_id"])
+    run = client.get_run(logged_run_id(project, "sgm"))
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # uploaded through the server, stored by it
     assert (server.artifacts / run.info.experiment_id / run.info.run_id / "artifacts" / "model.pt").is_file()
 
@@ -164,14 +170,13 @@ def test_training_finishes_while_the_tracking_server_is_down_and_a_rerun_logs_ea
             result = workflow.result()
         assert result.returncode != 0
 
-        # Training and evaluation finished; each run's logging step failed with one line that says what to do.
+        # Training and evaluation finished; the logging step failed with one line that says what to do.
         written = {model: results_written(project, model) for model in models}
-        for model in models:
-            assert not (project / run_folder("tracking", model) / "run.json").exists()
-            log = (project / run_folder("logs/log_training_run", model)).with_suffix(".log").read_text()
-            errors = [line for line in log.splitlines() if " ERROR " in line]
-            assert len(errors) == 1 and "Traceback" not in log
-            assert f"MLflow tracking server {server.url} is unavailable" in errors[0] and "rerun this step" in errors[0]
+        assert not (project / TRAINING_RUNS).exists()
+        log = (project / "results/logs/log_training_runs/synthetic.log").read_text()
+        errors = [line for line in log.splitlines() if " ERROR " in line]
+        assert len(errors) == 1 and "Traceback" not in log
+        assert f"MLflow tracking server {server.url} is unavailable" in errors[0] and "rerun this step" in errors[0]
 
         server.start()  # back, at the same address and on the same store
         snakemake(project, "all", env={"MLFLOW_TRACKING_URI": server.url, **FEW_RETRIES})

@@ -111,11 +111,12 @@ def test_every_model_trains_evaluates_and_is_tracked(tmp_path, small_params):
     write_params(project, small_params)
 
     # A retried logging job resumes its own MLflow run instead of adding one.
-    record = project / "results/tracking/synthetic/sgm/default/frequency/seed13/run.json"
-    first_id = json.loads(record.read_text())["run_id"]
+    record = project / "results/tracking/synthetic/training_runs.json"
+    first_ids = {run: logged["run_id"] for run, logged in json.loads(record.read_text()).items()}
+    first_id = first_ids["synthetic/sgm/default/frequency/seed13"]
     record.unlink()
     snakemake(project, str(record.relative_to(project)))
-    assert json.loads(record.read_text())["run_id"] == first_id
+    assert {run: logged["run_id"] for run, logged in json.loads(record.read_text()).items()} == first_ids
     assert len(runs_by_name(client)) == len(expected) + len(recipes) + 1
     assert len(client.get_metric_history(first_id, "epoch.train_loss")) == 2
 
@@ -132,7 +133,7 @@ def test_tracking_outage_keeps_results_and_one_command_relogs(tmp_path, small_pa
     assert result.returncode != 0
     for model in ("br", "cnn"):
         assert (project / f"results/evaluation/synthetic/{model}/default/frequency/seed13/metrics.json").is_file()
-        assert not (project / f"results/tracking/synthetic/{model}/default/frequency/seed13/run.json").exists()
+    assert not (project / "results/tracking/synthetic/training_runs.json").exists()
     assert (project / "results/summary/metrics/synthetic-cnn-default-frequency-seed13.json").is_file()
 
     snakemake(project, "phase_tracking")  # the store is back: one command logs what is missing

@@ -307,5 +307,5 @@ def test_logged_model_errors(store):
     with pytest.raises(ValueError, match=f"no MLflow run {'f' * 32} in {store}"):
         load_logged_model(store, "f" * 32)
     run_id = get_or_create_run(MlflowClient(tracking_uri=store), "predict", "no-model", "no-model")
-    with pytest.raises(ValueError, match="has no logged model 'model'; log it with the log_training_run step"):
+    with pytest.raises(ValueError, match="has no logged model 'model'; log it with the log_training_runs step"):
         load_logged_model(store, run_id)

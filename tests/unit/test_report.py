@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.experiment.plan import experiment_plan
+from sgm_mlc.experiment.plan import experiment_plan, training_runs_file
 from sgm_mlc.metrics.multilabel import multilabel_report, to_multi_hot
 from sgm_mlc.report.build import build_report
 from sgm_mlc.report.collect import MissingInputs, history_files, report_inputs
@@ -105,7 +105,9 @@ def _fabricate(root: Path, params: dict) -> None:
                 {"epoch": epoch, "train_loss": 1 / epoch, "learning_rate": 0.002, "valid_micro_f1": 0.5 + 0.1 * epoch}
                 for epoch in (1, 2, 3)
             ])
-        _write(root / run.folder("tracking") / "run.json", _tracked(f"id-{run.name}"))
+    for dataset in {run.dataset for run in plan.runs}:
+        _write(root / training_runs_file(dataset),
+               {run.path: _tracked(f"id-{run.name}") for run in plan.runs if run.dataset == dataset})
     for cross in plan.cross_runs:
         mapped = LABELS[:4]
         predicted = [[label for label in labels if label in mapped] for labels in _noisy(rng, truth, 0.2)]

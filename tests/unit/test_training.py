@@ -1,6 +1,8 @@
 """The training loop: bucketing, determinism, resume after a kill, NaN handling, device and precision."""
 
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -275,3 +277,18 @@ def test_equal_tensors_are_saved_as_equal_bytes(tmp_path):
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
     assert torch.equal(torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]["weight"],
                        payload["model"]["weight"])
+
+
+def test_deterministic_kernels_are_switched_without_importing_inductor():
+    """seed_everything turns torch's deterministic-kernel flag on (and off again) in a fresh interpreter, without
+    the 2-second import of TorchInductor that torch.use_deterministic_algorithms does."""
+    script = (
+        "import sys, torch\n"
+        "from sgm_mlc.training.device import seed_everything\n"
+        "seed_everything(0, torch.device('cpu'))\n"
+        "on = torch.are_deterministic_algorithms_enabled()\n"
+        "seed_everything(0, torch.device('cpu'), deterministic=False)\n"
+        "print(on, torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False", "False"]

@@ -29,7 +29,10 @@ from sgm_mlc.experiment.plan import (
     experiment_plan,
     explained_runs,
     train_sections,
+    tracked_sections,
+    training_runs_file,
     tune_sections,
+    tuned_settings_file,
 )
 from sgm_mlc.labels.orders import ORDERS
 from sgm_mlc.git import git_commit
@@ -46,6 +49,7 @@ PLAN = experiment_plan(config)
 
 DATASETS = PLAN.datasets
 TRAINED_DATASETS = list(PLAN.tables)
+RUN_DATASETS = sorted({run.dataset for run in PLAN.runs})  # the datasets with at least one run (one a model can read)
 MODALITIES = {dataset: dataset_modality(config, dataset) for dataset in DATASETS}
 TEXT_DATASETS = [dataset for dataset in TRAINED_DATASETS if MODALITIES[dataset] == "text"]
 IMAGE_DATASETS = [dataset for dataset in DATASETS if MODALITIES[dataset] == "image"]
@@ -93,31 +97,18 @@ def evaluate_config(wildcards):
     return as_json(evaluate_sections(config, run_of(wildcards)))
 
 
-def tracked_sections(wildcards):
-    """Everything a run depends on, logged as its MLflow parameters (and hashed into its run key): what its
-    train and evaluate steps read, the dataset entry, preprocessing and label orders, and for neural models
-    the word vectors' settings."""
-    run = run_of(wildcards)
-    sections = deep_merge(train_sections(config, run), evaluate_sections(config, run))
-    view = dataset_view(config, run.dataset)
-    sections.update(
-        datasets={run.dataset: view["datasets"][run.dataset]},
-        preprocess=view["preprocess"],
-        label_orders=view["label_orders"],
-        tracking=view["tracking"],
-    )
-    if run.model in NEURAL_MODELS:
-        sections["embeddings"] = view["embeddings"]
-    return sections
-
-
-def tracked_config(wildcards):
-    return as_json(tracked_sections(wildcards))
+def dataset_config(dataset):
+    """JSON of params.yaml as ``dataset`` sees it (its overrides merged; no other dataset's entry): what logging
+    its training runs reads, each run's parameters being picked out of it (sgm_mlc.experiment.plan.tracked_sections)."""
+    view = dataset_view(config, dataset)
+    view["datasets"] = {dataset: view["datasets"][dataset]}
+    view.pop("overrides", None)
+    return as_json(view)
 
 
 def cross_dataset_tracked_config(wildcards):
     """What a cross-dataset evaluation depends on: the training run's params and the target dataset's."""
-    sections = tracked_sections(wildcards)
+    sections = tracked_sections(config, run_of(wildcards))
     sections["datasets"][wildcards.target] = dataset_view(config, wildcards.target)["datasets"][wildcards.target]
     return as_json(sections)
 
@@ -137,10 +128,6 @@ def tuned_order_choices(dataset, model):
     """The label orders a study of ``model`` on ``dataset`` chooses among (none when it does not tune it)."""
     space = dataset_view(config, dataset)["tuning"]["spaces"].get(model, {})
     return space["order"]["choices"] if "order" in space else []
-
-
-def tuned_settings_file(dataset, model):
-    return f"results/tuning/{dataset}/{model}/best.yaml"
 
 
 def tuned_settings_input(dataset, model):
@@ -245,8 +232,19 @@ def run_files(phase, name, runs=None):
     return [f"{run.folder(phase)}/{name}" for run in (PLAN.runs if runs is None else runs)]
 
 
-def dataset_run_files(dataset, phase, name):
-    return run_files(phase, name, [run for run in PLAN.runs if run.dataset == dataset])
+def dataset_runs(dataset):
+    return [run for run in PLAN.runs if run.dataset == dataset]
+
+
+def logged_run_inputs(wildcards):
+    """Every file logging ``wildcards.dataset``'s training runs reads: each run's summary, evaluation and inputs."""
+    files = ["results/tracking/experiment.json"]
+    for run in dataset_runs(wildcards.dataset):
+        files += [f"{run.folder('models')}/train_summary.json"]
+        files += [f"{run.folder('evaluation')}/{name}" for name in ("metrics.json", "decision.json")]
+        for value in run_inputs(run).values():
+            files += value if isinstance(value, list) else [value]
+    return sorted(set(files))
 
 
 def neural_runs():
@@ -299,8 +297,8 @@ def tracking_targets():
     trained dataset's runs organised (and its best model registered)."""
     return (
         expand("results/tracking/{dataset}/dataset_card_run.json", dataset=DATASETS)
-        + run_files("tracking", "run.json")
-        + expand("results/tracking/{dataset}/run_groups.json", dataset=sorted({run.dataset for run in PLAN.runs}))
+        + [training_runs_file(dataset) for dataset in RUN_DATASETS]
+        + expand("results/tracking/{dataset}/run_groups.json", dataset=RUN_DATASETS)
         + cross_dataset_tracking_files()
         + [f"results/tracking/tuning/{dataset}/{model}/run.json" for dataset, table in PLAN.tables.items() for model in table.tuned]
     )

@@ -41,44 +41,32 @@ rule log_dataset_card:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# log_training_run: one MLflow run per trained model (params, per-epoch and final metrics, the model as an
-# MLflow pyfunc, predictions), logged from the run's files; rerunning it re-logs a run whose tracking failed,
-# into the same MLflow run. Its params are everything the run depends on, so a changed input makes a new run.
+# log_training_runs: one MLflow run per trained model of a dataset (params, per-epoch and final metrics, the
+# model as an MLflow pyfunc, predictions), logged from the runs' files by one job per dataset (one process
+# imports MLflow once, instead of a job per run spending seconds on it). A run is found again by its run key, so
+# rerunning the job re-logs into the same runs; its params are everything the run depends on, so a changed
+# input makes a new run. The record lists each run's MLflow ids; it is written once every run is logged.
 # ---------------------------------------------------------------------------------------------------------
-rule log_training_run:
+rule log_training_runs:
     input:
-        unpack(run_inputs),
-        experiment="results/tracking/experiment.json",
-        summary="results/models/{dataset}/{model}/{variant}/{order}/seed{seed}/train_summary.json",
-        metrics="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/metrics.json",
-        decision="results/evaluation/{dataset}/{model}/{variant}/{order}/seed{seed}/decision.json",
+        logged_run_inputs,
     output:
-        "results/tracking/{dataset}/{model}/{variant}/{order}/seed{seed}/run.json",
+        "results/tracking/{dataset}/training_runs.json",
     params:
-        config=tracked_config,
-        processed_dir=lambda wildcards, input: Path(input.examples).parent,
-        features=features_argument,
-        order_dir=label_order_dir,
-        tuned=tuned_argument,
-        model_dir=lambda wildcards, input: Path(input.summary).parent,
-        evaluation_dir=lambda wildcards, input: Path(input.metrics).parent,
+        config=lambda wildcards: dataset_config(wildcards.dataset),
+        runs=lambda wildcards: " ".join(run.path for run in dataset_runs(wildcards.dataset)),
     log:
-        "results/logs/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.log",
+        "results/logs/log_training_runs/{dataset}.log",
     benchmark:
-        "results/benchmarks/log_training_run/{dataset}/{model}/{variant}/{order}/seed{seed}.tsv"
+        "results/benchmarks/log_training_runs/{dataset}.tsv"
     conda:
         "../../envs/tracking.yaml"
-    # A run is logged as soon as it is evaluated, between trainings, rather than all at the end (the store
-    # takes one writer at a time, so a backlog of runs to log would leave the other cores idle).
-    priority: 10
     resources:
         tracking_writes=TRACKING_WRITES,
     shell:
-        "python -m sgm_mlc log-training-run --dataset {wildcards.dataset} --model {wildcards.model}"
-        " --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " {params.tuned} --processed {params.processed_dir} {params.features} --label-order {params.order_dir}"
-        " --model-dir {params.model_dir} --evaluation-dir {params.evaluation_dir} --out {output}"
-        " --config {params.config:q} > {log} 2>&1"
+        "python -m sgm_mlc log-training-runs --dataset {wildcards.dataset} --runs {params.runs}"
+        " --processed data/processed/{wildcards.dataset} --label-orders results/label_orders/{wildcards.dataset}"
+        " --out {output} --config {params.config:q} > {log} 2>&1"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,7 +76,7 @@ rule log_training_run:
 rule organise_runs:
     input:
         experiment="results/tracking/experiment.json",
-        runs=lambda wildcards: dataset_run_files(wildcards.dataset, "tracking", "run.json"),
+        training_runs="results/tracking/{dataset}/training_runs.json",
     output:
         "results/tracking/{dataset}/run_groups.json",
     params:
@@ -102,8 +90,8 @@ rule organise_runs:
     resources:
         tracking_writes=TRACKING_WRITES,
     shell:
-        "python -m sgm_mlc organise-runs --dataset {wildcards.dataset} --runs {input.runs} --out {output}"
-        " --config {params.config:q} > {log} 2>&1"
+        "python -m sgm_mlc organise-runs --dataset {wildcards.dataset} --training-runs {input.training_runs}"
+        " --out {output} --config {params.config:q} > {log} 2>&1"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -142,7 +130,7 @@ rule log_tuning_study:
 rule log_cross_dataset_run:
     input:
         experiment="results/tracking/experiment.json",
-        training_run="results/tracking/{dataset}/{model}/{variant}/{order}/seed{seed}/run.json",
+        training_runs="results/tracking/{dataset}/training_runs.json",
         metrics="results/cross_dataset/{dataset}__{target}/{model}/{variant}/{order}/seed{seed}/metrics.json",
         label_map="workflow/label_maps/{dataset}__{target}.tsv",
         target_examples="data/processed/{target}/examples.parquet",
@@ -163,7 +151,7 @@ rule log_cross_dataset_run:
     shell:
         "python -m sgm_mlc log-cross-dataset-run --dataset {wildcards.dataset} --target {wildcards.target}"
         " --model {wildcards.model} --variant {wildcards.variant} --order {wildcards.order} --seed {wildcards.seed}"
-        " --training-run {input.training_run} --label-map {input.label_map} --target-examples {input.target_examples}"
+        " --training-runs {input.training_runs} --label-map {input.label_map} --target-examples {input.target_examples}"
         " --evaluation-dir {params.evaluation_dir} --out {output} --config {params.config:q} > {log} 2>&1"
 
 

@@ -81,6 +81,15 @@ class Run:
         """``<dataset>-<model>-<variant>-<order>-<seed>``: the MLflow run name."""
         return "-".join((self.dataset, self.model, self.variant, self.order, str(self.seed)))
 
+    @classmethod
+    def from_path(cls, path: str) -> Run:
+        """The run of ``path`` (``<dataset>/<model>/<variant>/<order>/seed<seed>``, as :attr:`path` writes it)."""
+        parts = path.strip("/").split("/")
+        if len(parts) != 5 or not parts[4].startswith("seed") or not parts[4][4:].isdigit():
+            raise ValueError(f"{path!r} is not a run path <dataset>/<model>/<variant>/<order>/seed<seed>")
+        dataset, model, variant, order, seed = parts
+        return cls(dataset, model, variant, order, int(seed[4:]))
+
 
 @dataclass(frozen=True, order=True)
 class CrossRun:
@@ -291,6 +300,34 @@ def train_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
         keys = SET_MODEL_TRAINING_KEYS if run.model in SET_MODELS else NEURAL_TRAINING_KEYS
         sections["training"] = {key: training[key] for key in keys}
     return sections
+
+
+def tracked_sections(params: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Everything ``run`` depends on, logged as its MLflow parameters (and hashed into its run key): what its
+    train and evaluate steps read, its dataset's entry, preprocessing, label orders and tracking, and for neural
+    models the word vectors' settings."""
+    sections = deep_merge(train_sections(params, run), evaluate_sections(params, run))
+    view = dataset_view(params, run.dataset)
+    sections.update(
+        datasets={run.dataset: view["datasets"][run.dataset]},
+        preprocess=view["preprocess"],
+        label_orders=view["label_orders"],
+        tracking=view["tracking"],
+    )
+    if run.model in NEURAL_MODELS:
+        sections["embeddings"] = view["embeddings"]
+    return sections
+
+
+def tuned_settings_file(dataset: str, model: str) -> str:
+    """The best settings of ``model``'s study on ``dataset`` (read by its ``tuned`` runs), relative to the project."""
+    return f"results/tuning/{dataset}/{model}/best.yaml"
+
+
+def training_runs_file(dataset: str) -> str:
+    """The record of ``dataset``'s logged training runs (``log_training_runs``): each run's path → its MLflow
+    ``run_id``, ``run_key``, ``model_uri``, ``tracking_uri`` and ``experiment``."""
+    return f"results/tracking/{dataset}/training_runs.json"
 
 
 def tune_sections(params: dict[str, Any], dataset: str, model: str) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def read_bundle(folder: Path) -> Bundle:
     if manifest.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"{manifest_path}: bundle format {manifest.get('format')!r}, this code reads {FORMAT_VERSION}; save the "
-            "bundle again from its run folder, or log the run again (sgm-mlc log-training-run)"
+            "bundle again from its run folder, or log the run again (sgm-mlc log-training-runs)"
         )
     vocabulary = folder / VOCABULARY_FILE
     shape = manifest["word_vectors_shape"]

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sgm_mlc.data.download import sha256_of
-from sgm_mlc.experiment.plan import NEURAL_MODELS, Run
-from sgm_mlc.report.collect import Results, study_tracking_file, tuned_file
+from sgm_mlc.experiment.plan import NEURAL_MODELS, Run, tuned_settings_file
+from sgm_mlc.report.collect import Results, study_tracking_file
 from sgm_mlc.report.document import DASH, Cell, MetricCell, Row, Table, TextCell, Value
 
 BEST_IS_LAST = "⚑"
@@ -103,7 +103,7 @@ def study_table(results: Results, dataset: str) -> Table | None:
         best = results.tuned(dataset, model)
         provenance = best["provenance"]
         run_id, link = results.study_link(dataset, model)
-        score = Value(provenance["best"]["validation"], tuned_file(dataset, model), ("provenance", "best", "validation"),
+        score = Value(provenance["best"]["validation"], tuned_settings_file(dataset, model), ("provenance", "best", "validation"),
                       provenance["seed"], run_id, link)
         chosen = {key: value for section in best["settings"].values() for key, value in flatten(section).items()}
         if best["order"]:

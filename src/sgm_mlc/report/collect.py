@@ -8,7 +8,7 @@ file                                                                        made
 ==========================================================================  ==========================
 ``results/evaluation/<run>/metrics.json``, ``predictions.parquet``          ``evaluate_model``
 ``results/models/<run>/train_summary.json``, ``history.json`` (neural)      ``train_model``
-``results/tracking/<run>/run.json``                                         ``log_training_run``
+``results/tracking/<dataset>/training_runs.json`` (MLflow run ids)          ``log_training_runs``
 ``results/tracking/experiment.json``                                        ``init_tracking``
 ``results/cross_dataset/<source>__<target>/<model>/…/metrics.json``         ``evaluate_cross_dataset``
 ``results/tracking/cross_dataset/<source>__<target>/<model>/…/run.json``    ``log_cross_dataset_run``
@@ -31,7 +31,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sgm_mlc.experiment.plan import NEURAL_MODELS, CrossRun, Plan, Run, experiment_plan, explained_runs
+from sgm_mlc.experiment.plan import (
+    NEURAL_MODELS,
+    CrossRun,
+    Plan,
+    Run,
+    experiment_plan,
+    explained_runs,
+    training_runs_file,
+    tuned_settings_file,
+)
 from sgm_mlc.verify import VERIFICATION_FILE
 
 EXPERIMENT_FILE = "results/tracking/experiment.json"
@@ -61,7 +70,7 @@ def run_files(run: Run) -> dict[str, str]:
         metrics_file(run): "evaluate_model",
         predictions_file(run): "evaluate_model",
         f"{run.folder('models')}/train_summary.json": "train_model",
-        f"{run.folder('tracking')}/run.json": "log_training_run",
+        training_runs_file(run.dataset): "log_training_runs",
     }
     return files
 
@@ -80,11 +89,6 @@ def cross_files(cross: CrossRun) -> dict[str, str]:
         predictions_file(cross): "evaluate_cross_dataset",
         f"{tracking_folder(cross)}/run.json": "log_cross_dataset_run",
     }
-
-
-def tuned_file(dataset: str, model: str) -> str:
-    """The best settings of ``model``'s study on ``dataset``, relative to the project."""
-    return f"results/tuning/{dataset}/{model}/best.yaml"
 
 
 def study_tracking_file(dataset: str, model: str) -> str:
@@ -114,7 +118,7 @@ def report_inputs(params: dict[str, Any]) -> dict[str, str]:
         files.update(cross_files(cross))
     for dataset, table in plan.tables.items():
         for model in table.tuned:
-            files[tuned_file(dataset, model)] = "write_tuned_settings"
+            files[tuned_settings_file(dataset, model)] = "write_tuned_settings"
             files[study_tracking_file(dataset, model)] = "log_tuning_study"
     return files
 
@@ -169,7 +173,7 @@ class Results:
 
     def tuned(self, dataset: str, model: str) -> dict[str, Any]:
         """The ``best.yaml`` of ``model``'s study on ``dataset``."""
-        return yaml.safe_load(self.path(tuned_file(dataset, model)).read_text(encoding="utf-8"))
+        return yaml.safe_load(self.path(tuned_settings_file(dataset, model)).read_text(encoding="utf-8"))
 
     def study_link(self, dataset: str, model: str) -> tuple[str, str]:
         """The MLflow run id and UI page of ``model``'s tuning study on ``dataset``."""
@@ -183,9 +187,13 @@ class Results:
         return self.json(f"results/interpret/{dataset}/examples.json")
 
     def tracked(self, run: Run | CrossRun) -> dict[str, Any]:
-        """``run.json`` of ``run``: its MLflow ``run_id``, ``run_key``, ``tracking_uri`` and ``experiment``."""
-        folder = tracking_folder(run) if isinstance(run, CrossRun) else run.folder("tracking")
-        return self.json(f"{folder}/run.json")
+        """What logging ``run`` recorded: its MLflow ``run_id``, ``run_key``, ``tracking_uri`` and ``experiment``."""
+        if isinstance(run, CrossRun):
+            return self.json(f"{tracking_folder(run)}/run.json")
+        records = training_runs_file(run.dataset)
+        if run.path not in self.json(records):
+            raise MissingInputs(f"{records} has no run {run.path}: rerun rule log_training_runs ({records})")
+        return self.json(records)[run.path]
 
     def link(self, run: Run | CrossRun) -> str:
         """The MLflow UI page of ``run``."""

@@ -28,13 +28,14 @@ def log_cross_dataset_run(
     experiment: str,
     wildcards: dict[str, str],
     params: dict[str, Any],
-    training_run: Path,
+    training_run_id: str,
     label_map: Path,
     target_examples: Path,
     evaluation_dir: Path,
     project_dir: Path,
 ) -> dict[str, str]:
-    """Get or create the run of ``wildcards`` (dataset, target, model, variant, order, seed) and log it."""
+    """Get or create the run of ``wildcards`` (dataset, target, model, variant, order, seed) and log it, tagged
+    with the MLflow run of the model's training (``training_run_id``)."""
     client = MlflowClient(tracking_uri=uri)
     key = run_key(RULE, wildcards, params)
     name = "-".join(wildcards[part] for part in ("dataset", "model", "variant", "order", "seed"))
@@ -47,7 +48,7 @@ def log_cross_dataset_run(
     tags = {
         "sgm_mlc.rule": RULE,
         **{f"sgm_mlc.{part}": value for part, value in wildcards.items()},
-        "sgm_mlc.training_run_id": json.loads(training_run.read_text(encoding="utf-8"))["run_id"],
+        "sgm_mlc.training_run_id": training_run_id,
         "sgm_mlc.target_dataset_sha256": target_sha256,
         "mlflow.source.git.commit": git_commit(project_dir),
     }

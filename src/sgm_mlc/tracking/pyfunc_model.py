@@ -145,7 +145,7 @@ def load_logged_model(uri: str, run_id: str) -> TrainedModel:
             pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/{MODEL_NAME}")
     except (MlflowException, OSError):
         raise ValueError(
-            f"MLflow run {run_id} has no logged model {MODEL_NAME!r}; log it with the log_training_run step "
-            "(sgm-mlc log-training-run)"
+            f"MLflow run {run_id} has no logged model {MODEL_NAME!r}; log it with the log_training_runs step "
+            "(sgm-mlc log-training-runs)"
         ) from None
     return pyfunc.unwrap_python_model().model

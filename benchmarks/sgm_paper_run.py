@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from sgm_mlc.config import dataset_view, load_params, schema_problems
-from sgm_mlc.experiment.inputs import read_run_inputs
+from sgm_mlc.experiment.runner import run_inputs
 from sgm_mlc.experiment.neural import evaluate_neural, train_neural
 
 from paper_setting import SETTINGS, apply_setting
@@ -56,8 +56,8 @@ def main() -> None:
         set_param(params, change, parser)
     if problems := schema_problems(params):
         parser.error("the changed parameters are not valid: " + "; ".join(problems))
-    inputs = read_run_inputs(
-        args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}"
+    inputs = run_inputs(
+        "sgm", args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}"
     )
     embeddings = args.root / f"results/embeddings/{args.dataset}"
     started = time.perf_counter()

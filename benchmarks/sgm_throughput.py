@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from sgm_mlc.config import dataset_view, load_params
-from sgm_mlc.experiment.inputs import read_run_inputs
 from sgm_mlc.experiment.neural import encode_split, make_task, training_config
+from sgm_mlc.experiment.runner import run_inputs
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, build_neural_model
 from sgm_mlc.text.vocab import SPECIALS
 from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch
@@ -106,7 +106,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     params = dataset_view(load_params(args.root / "params.yaml"), args.dataset)
     apply_setting(params, args.setting)
-    inputs = read_run_inputs(args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}")
+    inputs = run_inputs("sgm", args.root / f"data/processed/{args.dataset}", args.root / f"results/label_orders/{args.dataset}/{args.order}")
     vectors = inputs.vectors(args.root / f"results/embeddings/{args.dataset}")
     train = encode_split(inputs, inputs.splits["train"], args.max_source_length)
     test = encode_split(inputs, inputs.splits["test"], args.max_source_length)

@@ -1,0 +1,99 @@
+"""Every script under benchmarks/ runs on today's code: each is run once on tiny settings (the built synthetic
+project of the workflow tests, one repeat) and must print its figures. Speed is not checked here: the scripts
+print it, on the machine they run on. The image scripts are run by test_workflow_coco.py on its COCO project,
+where the image features exist."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.workflow import PROJECT_ROOT, tool_environment
+
+pytestmark = pytest.mark.integration
+
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+SGM_RUN = "results/models/synthetic/sgm/default/frequency/seed13"
+# Run elsewhere: the image scripts need a built image dataset (test_workflow_coco.py).
+IMAGE_SCRIPTS = {"image_features.py", "coco_subset.py"}
+SMOKE_RUN = {
+    "quality_table.py", "time_to_quality.py", "first_run.py", "linear_baselines.py", "decision_rules.py",
+    "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
+}
+MODULES = {"paper_setting.py"}  # imported by the SGM scripts, not run on its own
+
+
+def run_benchmark(project: Path, script: str, *arguments: str) -> str:
+    """The standard output of ``benchmarks/<script> arguments…`` run in ``project`` with the project's tools."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments], cwd=project, env=tool_environment(project),
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_every_benchmark_script_is_smoke_run_somewhere():
+    scripts = {path.name for path in BENCHMARKS.glob("*.py")}
+    assert scripts == SMOKE_RUN | IMAGE_SCRIPTS | MODULES
+
+
+def test_quality_and_time_to_quality_read_the_runs(built_project):
+    table = run_benchmark(built_project, "quality_table.py", "--dataset", "synthetic").splitlines()
+    assert table[0].startswith("dataset | model | variant | order | seed")
+    assert any(line.startswith("synthetic | sgm | default | frequency | seed13 | 0.") for line in table)
+    curve = run_benchmark(built_project, "time_to_quality.py", SGM_RUN, "--thresholds", "0.0", "1.01")
+    assert "0.00: " in curve and " min (epoch 1)" in curve and "1.01: not reached" in curve and "best 0." in curve
+
+
+def test_first_run_accounts_for_every_job(built_project, tmp_path):
+    out = tmp_path / "first_run.json"
+    printed = run_benchmark(built_project, "first_run.py", str(built_project), "--json", str(out))
+    (figures,) = json.loads(out.read_text())
+    assert "train_model" in printed and "all jobs" in printed
+    assert figures["kinds"]["train_model"]["jobs"] == len(list((built_project / "results/models").glob("*/*/*/*/seed*")))
+    assert figures["jobs"] == sum(kind["jobs"] for kind in figures["kinds"].values()) and figures["wall_seconds"] > 0
+
+
+def test_linear_baselines_and_decision_rules_fit_on_the_processed_split(built_project):
+    processed = str(built_project / "data/processed/synthetic")
+    linear = run_benchmark(built_project, "linear_baselines.py", "--processed", processed, "--models", "br")
+    header, row = linear.splitlines()[-2:]
+    assert "labels; params defaults" in linear and "fit_s" in header and row.split()[0] == "br"
+    rules = run_benchmark(built_project, "decision_rules.py", "--processed", processed, "--models", "br",
+                          "--params", str(built_project / "params.yaml"))
+    assert "per_label" in rules and "rank_cut" in rules and "*: the rule chosen on validation" in rules
+
+
+def test_determinism_cost_trains_with_and_without_deterministic_kernels(built_project):
+    printed = run_benchmark(built_project, "determinism_cost.py", "--project", str(built_project), "--model", "cnn",
+                            "--threads", "1", "--repeats", "1")
+    rows = [line.split() for line in printed.splitlines() if line.split()[:1] == ["1"]]
+    assert [row[1] for row in rows] == ["True", "False"]
+
+
+def test_sgm_throughput_and_paper_run_train_and_decode(built_project, tmp_path):
+    speed = run_benchmark(built_project, "sgm_throughput.py", "--dataset", "synthetic", "--setting", "paper",
+                          "--max-source-length", "20", "--repeats", "1", "--threads", "1")
+    for figure in ("train examples/s", "greedy documents/s", "beam-5 documents/s", "peak memory"):
+        assert f"{figure}: " in speed or f"{figure}:" in speed, speed
+    run = run_benchmark(built_project, "sgm_paper_run.py", "--dataset", "synthetic", "--setting", "default",
+                        "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "sgm"))
+    assert "epochs run 1" in run and "test micro_f1: 0." in run
+    assert (tmp_path / "sgm/history.json").is_file()
+
+
+def test_yelp_streaming_measures_a_small_file(tmp_path):
+    printed = run_benchmark(tmp_path, "yelp_streaming.py", "--sizes-mb", "1", "--repeats", "1",
+                            "--workdir", str(tmp_path / "yelp"))
+    assert "reviews/s" in printed
+
+
+def test_reproducibility_spread_reruns_a_committed_run_in_a_clone(tmp_path):
+    """One linear run rerun in a fresh clone of this commit gives the committed record's numbers."""
+    target = "results/summary/metrics/synthetic-br-default-frequency-seed13.json"
+    printed = run_benchmark(tmp_path, "reproducibility_spread.py", "--environments", "same", "--workdir",
+                            str(tmp_path / "spread"), "--target", target, "--cores", "1")
+    assert "same: 1 runs rerun" in printed and "0 metrics moved" in printed

@@ -51,9 +51,10 @@ def user_environment(extra: dict[str, str]) -> dict[str, str]:
     return env | extra
 
 
-def rerun(name: str, workdir: Path, target: str, cores: int) -> tuple[Path, float]:
+def rerun(name: str, workdir: Path, target: str, cores: int, config: list[str]) -> tuple[Path, float]:
     """Clone this commit into ``workdir/name`` (reusing a clone already there, so a stopped measurement resumes)
-    and run ``target`` in it; the clone and the wall seconds."""
+    and run ``target`` in it, with Snakemake's ``--config`` overrides ``config`` if any; the clone and the wall
+    seconds."""
     variables, options = ENVIRONMENTS[name]
     clone = workdir / name
     if not clone.is_dir():
@@ -61,7 +62,8 @@ def rerun(name: str, workdir: Path, target: str, cores: int) -> tuple[Path, floa
     started = time.perf_counter()
     with open(workdir / f"{name}.log", "a", encoding="utf-8") as log:
         subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", str(cores), target, *options],
+            [sys.executable, "-m", "snakemake", "--cores", str(cores), target, *options]
+            + (["--config", *config] if config else []),
             cwd=clone, env=user_environment(variables), stdout=log, stderr=subprocess.STDOUT, check=True,
         )
     return clone, time.perf_counter() - started
@@ -100,12 +102,16 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--target", default="phase_summarize", help="the Snakemake target rerun (default: %(default)s)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--config", nargs="+", default=[], metavar="KEY=YAML",
+        help="Snakemake --config overrides of the rerun, e.g. a subset of the runs: 'run={models: [br]}'",
+    )
     parser.add_argument("--margin", type=float, default=1.25, help="tolerance = largest move × this (default: %(default)s)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.environments:
-        clone, seconds = rerun(name, args.workdir, args.target, args.cores)
+        clone, seconds = rerun(name, args.workdir, args.target, args.cores, args.config)
         results[name] = {"seconds": seconds, "metrics": spread(clone)}
         moved = {metric: cell for metric, cell in results[name]["metrics"].items() if cell["all"]["moved"]}
         runs = next(iter(results[name]["metrics"].values()))["all"]["runs"] if results[name]["metrics"] else 0

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("Snakefile", "params.yaml", "workflow", "profiles", "src", "envs")
+PROJECT_FILES = ("Snakefile", "params.yaml", "workflow", "profiles", "src", "envs", "tolerances.yaml")
 ARCHIVES = {"annotations": "annotations_trainval2017.zip", "train": "train2017.zip", "val": "val2017.zip"}
 COLUMNS = {
     "micro_f1": "micro-F1", "class_precision": "CP", "class_recall": "CR", "class_f1": "CF1",

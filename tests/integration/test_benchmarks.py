@@ -1,7 +1,6 @@
 """Every script under benchmarks/ runs on today's code: each is run once on tiny settings (the built synthetic
-project of the workflow tests, one repeat) and must print its figures. Speed is not checked here: the scripts
-print it, on the machine they run on. The image scripts are run by test_workflow_coco.py on its COCO project,
-where the image features exist."""
+project of the workflow tests, one repeat; the image scripts on the shared COCO subset) and must print its
+figures. Speed is not checked here: the scripts print it, on the machine they run on."""
 
 import json
 import subprocess
@@ -16,9 +15,8 @@ pytestmark = pytest.mark.integration
 
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
 SGM_RUN = "results/models/synthetic/sgm/default/frequency/seed13"
-# Run elsewhere: the image scripts need a built image dataset (test_workflow_coco.py).
-IMAGE_SCRIPTS = {"image_features.py", "coco_subset.py"}
 SMOKE_RUN = {
+    "image_features.py", "coco_subset.py",
     "quality_table.py", "time_to_quality.py", "first_run.py", "linear_baselines.py", "decision_rules.py",
     "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
 }
@@ -37,7 +35,7 @@ def run_benchmark(project: Path, script: str, *arguments: str) -> str:
 
 def test_every_benchmark_script_is_smoke_run_somewhere():
     scripts = {path.name for path in BENCHMARKS.glob("*.py")}
-    assert scripts == SMOKE_RUN | IMAGE_SCRIPTS | MODULES
+    assert scripts == SMOKE_RUN | MODULES
 
 
 def test_quality_and_time_to_quality_read_the_runs(built_project):
@@ -99,3 +97,19 @@ def test_reproducibility_spread_reruns_committed_runs_in_a_clone(tmp_path):
         "experiments={ablations: null, label_orders: null, cross_dataset: []}",
     )
     assert "same: 2 runs rerun" in printed and "0 metrics moved" in printed
+
+
+def test_the_image_benchmarks_run_on_the_coco_subset(tmp_path, shared_data):
+    """coco_subset.py runs the workflow on the shared COCO mirror (one model, one seed, a small random ResNet);
+    image_features.py then measures the feature extraction on the images it downloaded."""
+    mirror = shared_data / "coco2017-subset"
+    if not mirror.is_dir():
+        pytest.skip(f"{mirror} is absent: the COCO 2017 subset comes with the shared data")
+    workdir = tmp_path / "coco"
+    table = run_benchmark(tmp_path, "coco_subset.py", "--mirror", str(mirror), "--workdir", str(workdir), "--models",
+                          "br_neural", "--seeds", "13", "--depth", "18", "--image-size", "64", "--cores", "2")
+    assert "features: ResNet-18 at 64 px, weights none" in table and "\n| br_neural | 1 | 0." in table
+    assert "mAP of image-independent scores" in table
+    speed = run_benchmark(workdir, "image_features.py", "--dataset", "coco2017", "--depth", "18", "--image-size", "64",
+                          "--repeats", "1", "--threads", "1")
+    assert speed.splitlines()[-1].startswith("| 18 | 64 | 318 | ")

@@ -8,10 +8,11 @@ from sgm_mlc.report.claims import (
     NOT_SIGNIFICANT,
     beats_baseline,
     claimed_ablation_rows,
+    claims_section,
     component_helps,
     order_matters,
 )
-from sgm_mlc.report.document import ADJUSTED_P, Comparison, ComparisonCell, Row, Table
+from sgm_mlc.report.document import ADJUSTED_P, Comparison, ComparisonCell, Row, Section, Table
 
 ALPHA = 0.05
 
@@ -62,3 +63,14 @@ def test_the_order_matters_when_one_order_differs_significantly():
     orders.rows.pop()
     assert order_matters({"label_orders": orders}, "frequency").verdict == NOT_SIGNIFICANT
     assert order_matters({}, "frequency").verdict == NOT_MEASURED
+
+
+def test_without_an_ablation_study_its_claims_are_not_measured():
+    """experiments.ablations: null (no study) answers each component's claim "not measured", naming the setting."""
+    main = Table("main", "d", "Main results on d", {}, [Row("sgm", {}), compared_row("br", 0.80, 0.85, 0.01, (-0.09, -0.01))])
+    params = {"experiments": {"ablations": None, "significance": {"alpha": 0.05}}, "run": {"order": "frequency"}}
+    claims = claims_section(params, {"d": Section("d", [main])})
+    (table,) = claims.blocks[:1]
+    verdicts = {row.label: row.cells["d"].text for row in table.rows}
+    assert verdicts["SGM beats BR"].startswith(HOLDS)
+    assert verdicts["Self-attention helps SGM"].startswith(NOT_MEASURED) and "self_attention=false" in verdicts["Self-attention helps SGM"]

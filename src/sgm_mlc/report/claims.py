@@ -150,7 +150,7 @@ def dataset_tables(section: Section) -> dict[str, Table]:
 
 def claims_section(params: Mapping[str, Any], sections: Mapping[str, Section]) -> Section:
     """The claims table (claims × datasets) of the dataset ``sections`` (dataset → its section)."""
-    ablations = params["experiments"]["ablations"]
+    ablations = params["experiments"]["ablations"] or {"model": None, "variants": {}}  # null: no ablation study
     base_order = params["run"]["order"]
     claims: list[tuple[str, Callable[[str], Answer]]] = [
         (f"SGM beats {baseline.upper()}", lambda dataset, b=baseline: beats_baseline(tables[dataset], b))

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from sgm_mlc.config import dataset_view, load_params, schema_problems
 from sgm_mlc.experiment.runner import run_inputs
 from sgm_mlc.experiment.neural import evaluate_neural, train_neural
 
 from paper_setting import SETTINGS, apply_setting
+from run_settings import set_param
 
 REPORTED = ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy", "example_f1", "documents_per_second")
 
@@ -71,19 +71,6 @@ def main() -> None:
           f"training {summary['train_seconds']:.0f} s, training and evaluation {total:.0f} s")
     for name in REPORTED:
         print(f"{'test ' + name:>26}: {metrics['test'][name]:.4f}")
-
-
-def set_param(params: dict, change: str, parser: argparse.ArgumentParser) -> None:
-    """Apply one ``--set`` ``KEY=VALUE`` to ``params`` in place (``KEY`` dotted, ``VALUE`` YAML)."""
-    key, separator, value = change.partition("=")
-    *parents, leaf = key.split(".")
-    node = params
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if not separator or not isinstance(node, dict) or leaf not in node:
-        parser.error(f"--set {change!r}: expected KEY=VALUE with KEY an existing dotted key such as "
-                     "models.sgm.dropout")
-    node[leaf] = yaml.safe_load(value)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ SMOKE_RUN = {
     "image_features.py", "coco_subset.py",
     "quality_table.py", "time_to_quality.py", "first_run.py", "linear_baselines.py", "decision_rules.py",
     "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
+    "train_to_quality.py",
 }
-MODULES = {"paper_setting.py"}  # imported by the SGM scripts, not run on its own
+MODULES = {"paper_setting.py", "run_settings.py"}  # imported by the scripts, not run on their own
 
 
 def run_benchmark(project: Path, script: str, *arguments: str) -> str:
@@ -53,6 +54,24 @@ def test_first_run_accounts_for_every_job(built_project, tmp_path):
     assert "train_model" in printed and "all jobs" in printed
     assert figures["kinds"]["train_model"]["jobs"] == len(list((built_project / "results/models").glob("*/*/*/*/seed*")))
     assert figures["jobs"] == sum(kind["jobs"] for kind in figures["kinds"].values()) and figures["wall_seconds"] > 0
+
+
+def test_train_to_quality_scores_the_test_split_of_each_better_epoch(built_project, tmp_path):
+    out = tmp_path / "curve"
+    printed = run_benchmark(built_project, "train_to_quality.py", "--dataset", "synthetic", "--model", "sgm",
+                            "--threads", "1", "--thresholds", "0.0", "1.01", "--out", str(out))
+    curve = json.loads((out / "curve.json").read_text())
+    epochs = curve["epochs"]
+    assert [row["epoch"] for row in epochs] == list(range(1, len(epochs) + 1)) and len(epochs) >= 2
+    assert all(0 <= row["test_micro_f1"] <= 1 for row in epochs)
+    minutes = [row["training_cpu_minutes"] for row in epochs]
+    assert minutes == sorted(minutes) and minutes[0] > 0
+    assert curve["reached"]["0.0"]["epoch"] == 1 and curve["reached"]["1.01"] is None
+    assert curve["machine"]["threads"] == 1 and curve["machine"]["torch"].startswith("2.")
+    assert "test micro-F1 ≥ 0.00: " in printed and "test micro-F1 ≥ 1.01: not reached" in printed
+    # The run trained as the pipeline's (same settings, one thread): its delivered model scores what evaluation did.
+    evaluated = json.loads((built_project / "results/evaluation/synthetic/sgm/default/frequency/seed13/metrics.json").read_text())
+    assert epochs[-1]["test_micro_f1"] == pytest.approx(evaluated["test"]["micro_f1"], abs=1e-12)
 
 
 def test_linear_baselines_and_decision_rules_fit_on_the_processed_split(built_project):

@@ -42,6 +42,8 @@ from sgm_mlc.tuning.settings import apply_best, read_best
 
 from run_settings import machine, set_param
 
+RECORDS = "results/benchmarks/figures/time_to_quality"
+
 
 @contextmanager
 def preserved_random_state() -> Iterator[None]:
@@ -110,6 +112,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
     parser.add_argument("--out", type=Path, required=True, help="folder for the model, history and curve.json")
+    parser.add_argument("--label", help="the recipe's name in the docs' table (default: the --out folder's name)")
+    parser.add_argument(
+        "--record", type=Path,
+        help=f"also write curve.json there, for the docs' table (e.g. {RECORDS}/<label>.json; see tables.py)",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -137,11 +144,14 @@ def main() -> None:
             f"{row['training_cpu_minutes']:.1f} CPU-minutes, {row['training_wall_minutes']:.1f} min (epoch {row['epoch']})"
             if row else f"not reached (best {max(r['test_micro_f1'] for r in curve.rows):.4f})"))
     print(f"epochs run {summary['epochs_run']}, best validation epoch {summary['best_epoch']}")
-    write_json(args.out / "curve.json", {
-        "dataset": args.dataset, "model": args.model, "seed": args.seed, "tuned": str(args.tuned or ""),
-        "changes": args.changes, "machine": machine(args.threads), "commit": git_commit(args.root),
-        "epochs": curve.rows, "reached": reached,
-    })
+    record = {
+        "label": args.label or args.out.name, "dataset": args.dataset, "model": args.model, "seed": args.seed,
+        "tuned": str(args.tuned or ""), "changes": args.changes, "machine": machine(args.threads),
+        "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "reached": reached,
+    }
+    write_json(args.out / "curve.json", record)
+    if args.record is not None:
+        write_json(args.record, record)
 
 
 if __name__ == "__main__":

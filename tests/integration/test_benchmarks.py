@@ -21,7 +21,8 @@ SMOKE_RUN = {
     "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
     "train_to_quality.py",
 }
-MODULES = {"paper_setting.py", "run_settings.py"}  # imported by the scripts, not run on their own
+# Imported by the scripts, or (tables.py) tested below.
+MODULES = {"paper_setting.py", "run_settings.py", "tables.py"}
 
 
 def run_benchmark(project: Path, script: str, *arguments: str) -> str:
@@ -132,3 +133,31 @@ def test_the_image_benchmarks_run_on_the_coco_subset(tmp_path, shared_data):
     speed = run_benchmark(workdir, "image_features.py", "--dataset", "coco2017", "--depth", "18", "--image-size", "64",
                           "--repeats", "1", "--threads", "1")
     assert speed.splitlines()[-1].startswith("| 18 | 64 | 318 | ")
+
+
+def test_the_docs_tables_are_written_from_the_records(tmp_path):
+    """tables.py fills each marked table from its JSON records, and --check fails once a record changes."""
+    record = {"label": "default", "machine": {"threads": 2, "cpu": "CPU X", "torch": "2.14.1"}, "commit": "abcdef0123",
+              "epochs": [{"epoch": 1, "test_micro_f1": 0.84}, {"epoch": 2, "test_micro_f1": 0.86}],
+              "reached": {"0.85": {"epoch": 2, "training_cpu_minutes": 3.25, "training_wall_minutes": 1.75}, "0.87": None}}
+    figures = tmp_path / "figures/time_to_quality"
+    figures.mkdir(parents=True)
+    (figures / "a-default.json").write_text(json.dumps(record))
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("Intro.\n<!-- table: time_to_quality -->\nold\n<!-- end table -->\nAfter.\n")
+    options = ("--docs", str(docs), "--figures", str(tmp_path / "figures"))
+    run_benchmark(tmp_path, "tables.py", *options)
+    assert docs.read_text().splitlines()[2:5] == [
+        "| recipe | threads | test micro-F1 ≥ 0.85 | test micro-F1 ≥ 0.87 | best test micro-F1 | epochs run | machine | commit |",
+        "|---|---|---|---|---|---|---|---|",
+        "| `default` | 2 | 3.2 CPU-min, 1.8 min (epoch 2) | not reached | 0.860 (epoch 2) | 2 | CPU X, torch 2.14.1 | abcdef0 |",
+    ]
+    assert "every generated table matches" in run_benchmark(tmp_path, "tables.py", "--check", *options)
+    record["reached"]["0.87"] = record["reached"]["0.85"]
+    (figures / "a-default.json").write_text(json.dumps(record))
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "tables.py"), "--check", *options], capture_output=True, text=True)
+    assert result.returncode == 1 and "differs from its records" in result.stdout
+
+
+def test_the_committed_docs_match_the_committed_records():
+    assert "every generated table matches" in run_benchmark(PROJECT_ROOT, "tables.py", "--check")

@@ -74,8 +74,12 @@ def test_the_workflow_on_slurm_gives_the_numbers_of_a_local_run(tmp_path, small_
     for model in MODELS:
         assert any(job.comment.startswith(f"rule_train_model_wildcards_synthetic_{model}_") for job in jobs)
     # The jobs that write to the MLflow store ran one after another.
-    writers = sorted((job for job in jobs if job.comment.startswith("rule_log_")), key=lambda job: job.start)
-    assert len(writers) == 1 + len(MODELS)  # the dataset card, each run
+    writers = sorted((job for job in jobs if job.comment.startswith(("rule_log_", "rule_organise_runs"))),
+                     key=lambda job: job.start)
+    # The dataset card, the dataset's runs (one job), their grouping under parent runs.
+    assert sorted(job.comment.split("_wildcards")[0] for job in writers) == [
+        "rule_log_dataset_card", "rule_log_training_runs", "rule_organise_runs"
+    ], writers
     assert all(earlier.end <= later.start for earlier, later in zip(writers, writers[1:])), writers
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")

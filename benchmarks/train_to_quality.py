@@ -58,16 +58,22 @@ def preserved_random_state() -> Iterator[None]:
         random.setstate(states[2])
 
 
+class EveryThresholdReached(Exception):
+    """Raised by :class:`TestCurve` (with ``--until-reached``) to end the training once the curve is complete."""
+
+
 class TestCurve:
     """The ``on_epoch`` callback of the training loop that scores the test split and keeps the clock."""
 
-    def __init__(self, model: str, params: dict[str, Any], inputs, features: Path, out: Path) -> None:
+    def __init__(self, model: str, params: dict[str, Any], inputs, features: Path, out: Path,
+                 stop_at: float | None = None) -> None:
         self.model, self.params, self.inputs, self.features, self.out = model, params, inputs, features, out
         self.test = encode_split(inputs, inputs.splits["test"], params["training"]["max_source_length"])
         self.best_valid = float("-inf")
         self.test_metrics: dict[str, Any] = {}
         self.rows: list[dict[str, Any]] = []
         self.excluded_cpu = self.excluded_wall = 0.0
+        self.stop_at = stop_at
         self.started_cpu, self.started_wall = time.process_time(), time.perf_counter()
 
     def __call__(self, epoch: int, valid_score: float) -> None:
@@ -93,6 +99,8 @@ class TestCurve:
               flush=True)
         self.excluded_cpu += time.process_time() - cpu
         self.excluded_wall += time.perf_counter() - wall
+        if self.stop_at is not None and row["test_micro_f1"] >= self.stop_at:
+            raise EveryThresholdReached
 
     def reached(self, threshold: float) -> dict[str, Any] | None:
         """The first epoch whose delivered model scores at least ``threshold`` on test (None: never)."""
@@ -109,6 +117,8 @@ def main() -> None:
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE",
                         help="change one parameter, e.g. training.learning_rate=3.0e-3 (repeatable)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.85, 0.87])
+    parser.add_argument("--until-reached", action="store_true",
+                        help="stop training once the highest threshold is reached (the rest of the curve is not drawn)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding data/ and results/")
     parser.add_argument("--out", type=Path, required=True, help="folder for the model, history and curve.json")
@@ -131,8 +141,12 @@ def main() -> None:
                         args.root / f"results/label_orders/{args.dataset}/{args.order}")
     features = args.root / f"results/embeddings/{args.dataset}"
     args.out.mkdir(parents=True, exist_ok=True)
-    curve = TestCurve(args.model, params, inputs, features, args.out)
-    summary = train_neural(args.model, params, args.seed, inputs, features, args.out, on_epoch=curve)
+    curve = TestCurve(args.model, params, inputs, features, args.out, max(args.thresholds) if args.until_reached else None)
+    try:
+        summary = train_neural(args.model, params, args.seed, inputs, features, args.out, on_epoch=curve)
+        ended = f"epochs run {summary['epochs_run']}, best validation epoch {summary['best_epoch']}"
+    except EveryThresholdReached:
+        ended = f"stopped after epoch {curve.rows[-1]['epoch']}: test micro-F1 ≥ {max(args.thresholds):.2f} reached"
 
     print(f"{args.model} on {args.dataset} (seed {args.seed}, {args.threads} threads; settings "
           f"{json.dumps(params['models'][args.model])}; training {json.dumps(params['training'])})")
@@ -143,11 +157,11 @@ def main() -> None:
         print(f"test micro-F1 ≥ {threshold:.2f}: " + (
             f"{row['training_cpu_minutes']:.1f} CPU-minutes, {row['training_wall_minutes']:.1f} min (epoch {row['epoch']})"
             if row else f"not reached (best {max(r['test_micro_f1'] for r in curve.rows):.4f})"))
-    print(f"epochs run {summary['epochs_run']}, best validation epoch {summary['best_epoch']}")
+    print(ended)
     record = {
         "label": args.label or args.out.name, "dataset": args.dataset, "model": args.model, "seed": args.seed,
         "tuned": str(args.tuned or ""), "changes": args.changes, "machine": machine(args.threads),
-        "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "reached": reached,
+        "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "reached": reached, "ended": ended,
     }
     write_json(args.out / "curve.json", record)
     if args.record is not None:

@@ -13,8 +13,8 @@ validation score improved, the model the run would deliver if it stopped there (
 ``training.set_threshold``, the decision rule being fitted only at evaluation). The clock counts the training
 process's CPU time (every thread) and wall time, less the time spent scoring the test split.
 
-Writes ``curve.json`` into ``--out`` (one row per epoch; the thresholds reached; machine, threads, torch) beside the
-run's model and history. The scoring leaves the random generators as it found them, so the run trains as
+Writes ``curve.json`` into ``--out`` after every epoch (one row per epoch; the thresholds reached; machine, threads,
+torch), beside the run's model and history, so a run stopped early keeps the curve it drew. The scoring leaves the random generators as it found them, so the run trains as
 the pipeline's does: its last row's test micro-F1 is the pipeline evaluation's, with the same settings and threads.
 """
 
@@ -24,7 +24,7 @@ import argparse
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,14 +66,14 @@ class TestCurve:
     """The ``on_epoch`` callback of the training loop that scores the test split and keeps the clock."""
 
     def __init__(self, model: str, params: dict[str, Any], inputs, features: Path, out: Path,
-                 stop_at: float | None = None) -> None:
+                 stop_at: float | None = None, on_row: Callable[[], None] = lambda: None) -> None:
         self.model, self.params, self.inputs, self.features, self.out = model, params, inputs, features, out
         self.test = encode_split(inputs, inputs.splits["test"], params["training"]["max_source_length"])
         self.best_valid = float("-inf")
         self.test_metrics: dict[str, Any] = {}
         self.rows: list[dict[str, Any]] = []
         self.excluded_cpu = self.excluded_wall = 0.0
-        self.stop_at = stop_at
+        self.stop_at, self.on_row = stop_at, on_row
         self.started_cpu, self.started_wall = time.process_time(), time.perf_counter()
 
     def __call__(self, epoch: int, valid_score: float) -> None:
@@ -97,6 +97,7 @@ class TestCurve:
         print(f"epoch {epoch:3d}: {row['training_cpu_minutes']:6.1f} CPU-min {row['training_wall_minutes']:6.1f} min, "
               f"valid {valid_score:.4f} (best {self.best_valid:.4f}), test micro-F1 of the best {row['test_micro_f1']:.4f}",
               flush=True)
+        self.on_row()
         self.excluded_cpu += time.process_time() - cpu
         self.excluded_wall += time.perf_counter() - wall
         if self.stop_at is not None and row["test_micro_f1"] >= self.stop_at:
@@ -141,31 +142,37 @@ def main() -> None:
                         args.root / f"results/label_orders/{args.dataset}/{args.order}")
     features = args.root / f"results/embeddings/{args.dataset}"
     args.out.mkdir(parents=True, exist_ok=True)
-    curve = TestCurve(args.model, params, inputs, features, args.out, max(args.thresholds) if args.until_reached else None)
+    ended = "stopped before its end"  # until the training returns: a killed run keeps the epochs it finished
+
+    def write_record() -> None:
+        """curve.json (and the --record copy) as the curve stands: written after every epoch."""
+        record = {
+            "label": args.label or args.out.name, "dataset": args.dataset, "model": args.model, "seed": args.seed,
+            "tuned": str(args.tuned or ""), "changes": args.changes, "machine": machine(args.threads),
+            "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "ended": ended,
+            "reached": {str(threshold): curve.reached(threshold) for threshold in args.thresholds},
+        }
+        write_json(args.out / "curve.json", record)
+        if args.record is not None:
+            write_json(args.record, record)
+
+    curve = TestCurve(args.model, params, inputs, features, args.out,
+                      max(args.thresholds) if args.until_reached else None, write_record)
     try:
         summary = train_neural(args.model, params, args.seed, inputs, features, args.out, on_epoch=curve)
         ended = f"epochs run {summary['epochs_run']}, best validation epoch {summary['best_epoch']}"
     except EveryThresholdReached:
         ended = f"stopped after epoch {curve.rows[-1]['epoch']}: test micro-F1 ≥ {max(args.thresholds):.2f} reached"
+    write_record()
 
     print(f"{args.model} on {args.dataset} (seed {args.seed}, {args.threads} threads; settings "
           f"{json.dumps(params['models'][args.model])}; training {json.dumps(params['training'])})")
-    reached = {}
     for threshold in args.thresholds:
         row = curve.reached(threshold)
-        reached[str(threshold)] = row
         print(f"test micro-F1 ≥ {threshold:.2f}: " + (
             f"{row['training_cpu_minutes']:.1f} CPU-minutes, {row['training_wall_minutes']:.1f} min (epoch {row['epoch']})"
             if row else f"not reached (best {max(r['test_micro_f1'] for r in curve.rows):.4f})"))
     print(ended)
-    record = {
-        "label": args.label or args.out.name, "dataset": args.dataset, "model": args.model, "seed": args.seed,
-        "tuned": str(args.tuned or ""), "changes": args.changes, "machine": machine(args.threads),
-        "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "reached": reached, "ended": ended,
-    }
-    write_json(args.out / "curve.json", record)
-    if args.record is not None:
-        write_json(args.record, record)
 
 
 if __name__ == "__main__":

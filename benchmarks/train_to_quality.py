@@ -143,13 +143,13 @@ def main() -> None:
     features = args.root / f"results/embeddings/{args.dataset}"
     args.out.mkdir(parents=True, exist_ok=True)
     ended = "stopped before its end"  # until the training returns: a killed run keeps the epochs it finished
+    measured_on = {"machine": machine(args.threads), "commit": git_commit(Path(__file__).parent)}
 
     def write_record() -> None:
         """curve.json (and the --record copy) as the curve stands: written after every epoch."""
         record = {
             "label": args.label or args.out.name, "dataset": args.dataset, "model": args.model, "seed": args.seed,
-            "tuned": str(args.tuned or ""), "changes": args.changes, "machine": machine(args.threads),
-            "commit": git_commit(Path(__file__).parent), "epochs": curve.rows, "ended": ended,
+            "tuned": str(args.tuned or ""), "changes": args.changes, **measured_on, "epochs": curve.rows, "ended": ended,
             "reached": {str(threshold): curve.reached(threshold) for threshold in args.thresholds},
         }
         write_json(args.out / "curve.json", record)

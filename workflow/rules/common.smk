@@ -15,7 +15,7 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PROJECT_SRC)}; 
 
 from snakemake.exceptions import WorkflowError
 
-from sgm_mlc.config import coerce_command_line_strings, dataset_view, deep_merge, read_params_file, validate_params
+from sgm_mlc.config import coerce_command_line_strings, dataset_view, read_params_file, validate_params
 from sgm_mlc.experiment.plan import (
     DEFAULT_VARIANT,
     TUNED_ORDER,

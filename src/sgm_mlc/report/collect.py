@@ -191,9 +191,10 @@ class Results:
         if isinstance(run, CrossRun):
             return self.json(f"{tracking_folder(run)}/run.json")
         records = training_runs_file(run.dataset)
-        if run.path not in self.json(records):
+        logged = self.json(records)
+        if run.path not in logged:
             raise MissingInputs(f"{records} has no run {run.path}: rerun rule log_training_runs ({records})")
-        return self.json(records)[run.path]
+        return logged[run.path]
 
     def link(self, run: Run | CrossRun) -> str:
         """The MLflow UI page of ``run``."""

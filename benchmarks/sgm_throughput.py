@@ -8,8 +8,11 @@ vocabulary and label set (``paper_setting.original_parameter_counts``).
 
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting paper --max-source-length 100
     python benchmarks/sgm_throughput.py --dataset reuters21578 --setting default
+    python benchmarks/sgm_throughput.py --setting paper --eval-precision bf16 --record results/benchmarks/figures/sgm_speed/paper-bf16.json
 
-Settings (``--setting``): see ``paper_setting.py``.
+Settings (``--setting``): see ``paper_setting.py``. ``--eval-precision bf16`` decodes under bf16 autocast (what
+``training.eval_precision: bf16`` does at evaluation); training stays fp32. ``--record`` writes the figures, with
+the machine, threads, torch version and commit, as JSON (``tables.py`` makes the docs' speed table from them).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 
 import torch
 
+from sgm_mlc.atomic import write_json
 from sgm_mlc.config import dataset_view, load_params
+from sgm_mlc.git import git_commit
 from sgm_mlc.experiment.neural import encode_split, make_task, training_config
 from sgm_mlc.experiment.runner import run_inputs
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, build_neural_model
@@ -31,6 +36,7 @@ from sgm_mlc.text.vocab import SPECIALS
 from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch
 
 from paper_setting import SETTINGS, apply_setting, model_parameter_counts, original_parameter_counts
+from run_settings import machine
 
 
 def training_throughput(model, task, examples, config: TrainingConfig) -> float:
@@ -42,11 +48,12 @@ def training_throughput(model, task, examples, config: TrainingConfig) -> float:
     return len(examples) / (time.perf_counter() - started)
 
 
-def decoding_throughput(model, task, examples, batch_size: int, max_tokens: int | None):
-    """Documents per second predicting every example as the evaluation does (``predict_split``), and the
-    mean number of labels decoded per document (decoding stops early when every sequence has ended)."""
+def decoding_throughput(model, task, examples, batch_size: int, max_tokens: int | None, bf16: bool):
+    """Documents per second predicting every example as the evaluation does (``predict_split``, under bf16
+    autocast with ``bf16``), and the mean number of labels decoded per document (decoding stops early when every
+    sequence has ended)."""
     started = time.perf_counter()
-    predictions = predict_split(model, task, examples, batch_size, torch.device("cpu"), False, max_tokens)
+    predictions = predict_split(model, task, examples, batch_size, torch.device("cpu"), bf16, max_tokens)
     seconds = time.perf_counter() - started
     return len(examples) / seconds, sum(len(p.labels) for p in predictions) / len(examples)
 
@@ -101,6 +108,8 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", type=Path, help="trained weights (model.pt of the same setting): decoding then stops at EOS"
     )
+    parser.add_argument("--eval-precision", choices=("fp32", "bf16"), default="fp32", help="the decoding's arithmetic")
+    parser.add_argument("--record", type=Path, help="also write the figures there as JSON (see tables.py)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -129,21 +138,38 @@ def main() -> None:
         print(f"repeat {repeat + 1}: train {figures['train examples/s'][-1]:.1f} examples/s", flush=True)
         for name, beam_size in (("greedy", 1), ("beam-5", 5)):
             decoding = make_task("sgm", params, beam_size)
-            speed, labels_per_document[name] = decoding_throughput(decoder, decoding, test, *eval_batches)
+            speed, labels_per_document[name] = decoding_throughput(
+                decoder, decoding, test, *eval_batches, args.eval_precision == "bf16"
+            )
             figures[f"{name} documents/s"].append(speed)
             print(f"repeat {repeat + 1}: {name} {speed:.1f} documents/s, {labels_per_document[name]:.2f} labels/document",
                   flush=True)
 
     settings = {**DEFAULT_HYPERPARAMETERS, **params["models"]["sgm"]}
     hyper = {k: settings[k] for k in ("hidden_size", "direction_merge", "encoder_layers", "decoder_layers", "label_embedding_dim", "self_attention", "attention")}
+    weights = (f"trained weights {args.checkpoint}" if args.checkpoint
+               else "the weights trained so far (one epoch more each repeat)")
     print(f"dataset {args.dataset}, setting {args.setting} {hyper}, embedding {vectors.shape[1]}, batch {config.batch_size}, "
           f"source length {args.max_source_length or 'whole'}, eval batches {eval_batches}, threads {args.threads}, repeats {args.repeats}, "
-          f"decoding with {'trained weights ' + str(args.checkpoint) if args.checkpoint else 'the weights trained so far (one epoch more each repeat)'}, at most {max_length} steps")
+          f"decoding in {args.eval_precision} with {weights}, at most {max_length} steps")
     for name, values in figures.items():
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
     for name, mean in labels_per_document.items():
         print(f"{name + ' labels/document':>20}: {mean:8.2f}   (last repeat)")
-    print(f"{'peak memory':>20}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'peak memory':>20}: {peak_mib:.0f} MiB")
+    if args.record is not None:
+        counts = model_parameter_counts(model)
+        write_json(args.record, {
+            "label": args.setting + ("" if args.eval_precision == "fp32" else f", decoding in {args.eval_precision}"),
+            "dataset": args.dataset, "setting": args.setting, "model": hyper, "source_length": args.max_source_length,
+            "eval_precision": args.eval_precision, "decoding_weights": weights, "repeats": args.repeats,
+            "parameters": counts["total"], "parameters_without_word_embeddings": counts["total"] - counts["word embeddings"],
+            "medians": {name: statistics.median(values) for name, values in figures.items()}, "runs": figures,
+            "labels_per_document": labels_per_document, "peak_memory_mib": peak_mib,
+            "machine": machine(args.threads), "commit": git_commit(Path(__file__).parent),
+        })
+        print(f"record written to {args.record}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ made from the JSON records under ``results/benchmarks/figures/NAME/`` (committed
 order of their file names. Tables:
 
 * ``time_to_quality``: the records ``train_to_quality.py --record`` writes.
+* ``sgm_speed``: the records ``sgm_throughput.py --record`` writes, and those of the original implementation
+  (``original`` in ``label``: measured once with its own code, kept as records; nothing here reruns it); each
+  row's speed-up is over the original's record of the same source length.
 """
 
 from __future__ import annotations
@@ -50,7 +53,38 @@ def time_to_quality_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES: dict[str, Callable[[list[dict[str, Any]]], str]] = {"time_to_quality": time_to_quality_table}
+def speed_cell(record: dict[str, Any], figure: str, original: dict[str, Any] | None) -> str:
+    """A median (``-`` when not measured), with its ratio to the original's when the original measured it."""
+    value = record["medians"].get(figure)
+    if value is None:
+        return "-"
+    base = (original or {}).get("medians", {}).get(figure)
+    ratio = f" ({value / base:.1f}×)" if base and record is not original else ""
+    return f"{value:.1f}{ratio}"
+
+
+def sgm_speed_table(records: list[dict[str, Any]]) -> str:
+    """Setting × training and decoding speed (median of the repeats), each beside the original implementation's
+    figure for the same source length."""
+    originals = {record["source_length"]: record for record in records if "original" in record["label"]}
+    figures = ["train examples/s", "greedy documents/s", "beam-5 documents/s"]
+    header = ["setting", "source", "parameters (without word embeddings)", *figures, "threads", "machine", "commit"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for record in records:
+        original = originals.get(record["source_length"])
+        machine = record["machine"]
+        source = "whole documents" if record["source_length"] is None else f"{record['source_length']} tokens"
+        parameters = (f"{record['parameters'] / 1e6:.2f} M ({record['parameters_without_word_embeddings'] / 1e6:.2f} M)")
+        cells = [record["label"], source, parameters, *(speed_cell(record, figure, original) for figure in figures),
+                 str(machine["threads"]), f"{machine['cpu']}, torch {machine['torch']}", record["commit"][:7]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+TABLES: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "time_to_quality": time_to_quality_table,
+    "sgm_speed": sgm_speed_table,
+}
 
 
 def render(text: str, figures: Path) -> str:

@@ -19,7 +19,7 @@ SMOKE_RUN = {
     "image_features.py", "coco_subset.py",
     "quality_table.py", "time_to_quality.py", "first_run.py", "linear_baselines.py", "decision_rules.py",
     "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
-    "train_to_quality.py",
+    "train_to_quality.py", "run_all.py",
 }
 # Imported by the scripts, or (tables.py) tested below.
 MODULES = {"paper_setting.py", "run_settings.py", "tables.py"}
@@ -93,10 +93,18 @@ def test_determinism_cost_trains_with_and_without_deterministic_kernels(built_pr
 
 
 def test_sgm_throughput_and_paper_run_train_and_decode(built_project, tmp_path):
+    record = tmp_path / "figures/sgm_speed/paper-bf16.json"
     speed = run_benchmark(built_project, "sgm_throughput.py", "--dataset", "synthetic", "--setting", "paper",
-                          "--max-source-length", "20", "--repeats", "1", "--threads", "1")
+                          "--max-source-length", "20", "--repeats", "1", "--threads", "1", "--eval-precision", "bf16",
+                          "--record", str(record))
     for figure in ("train examples/s", "greedy documents/s", "beam-5 documents/s", "peak memory"):
         assert f"{figure}: " in speed or f"{figure}:" in speed, speed
+    assert "decoding in bf16" in speed
+    measured = json.loads(record.read_text())
+    assert measured["label"] == "paper, decoding in bf16" and measured["source_length"] == 20
+    assert set(measured["medians"]) == {"train examples/s", "greedy documents/s", "beam-5 documents/s"}
+    assert all(value > 0 for value in measured["medians"].values()) and measured["machine"]["threads"] == 1
+    assert 0 < measured["parameters_without_word_embeddings"] < measured["parameters"]
     run = run_benchmark(built_project, "sgm_paper_run.py", "--dataset", "synthetic", "--setting", "default",
                         "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "sgm"))
     assert "epochs run 1" in run and "test micro_f1: 0." in run
@@ -157,6 +165,39 @@ def test_the_docs_tables_are_written_from_the_records(tmp_path):
     (figures / "a-default.json").write_text(json.dumps(record))
     result = subprocess.run([sys.executable, str(BENCHMARKS / "tables.py"), "--check", *options], capture_output=True, text=True)
     assert result.returncode == 1 and "differs from its records" in result.stdout
+
+
+def test_the_speed_table_compares_each_setting_with_the_original_at_its_source_length(tmp_path):
+    machine = {"threads": 2, "cpu": "CPU X", "torch": "2.14.1"}
+    original = {"label": "original implementation", "source_length": None, "parameters": 8_440_000,
+                "parameters_without_word_embeddings": 5_860_000, "machine": {**machine, "torch": "its own"},
+                "commit": "dc062d4", "medians": {"train examples/s": 2.4, "greedy documents/s": 92.0}}
+    paper = {**original, "label": "paper", "machine": machine, "commit": "abcdef0123",
+             "medians": {"train examples/s": 24.0, "greedy documents/s": 276.0, "beam-5 documents/s": 200.0}}
+    short = {**paper, "source_length": 100}  # no original record at 100 tokens: no ratio
+    figures = tmp_path / "figures/sgm_speed"
+    figures.mkdir(parents=True)
+    for name, record in (("0-original", original), ("1-paper", paper), ("2-paper-100-tokens", short)):
+        (figures / f"{name}.json").write_text(json.dumps(record))
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("<!-- table: sgm_speed -->\n<!-- end table -->\n")
+    run_benchmark(tmp_path, "tables.py", "--docs", str(docs), "--figures", str(tmp_path / "figures"))
+    rows = docs.read_text().splitlines()[3:6]
+    assert rows[0].startswith("| original implementation | whole documents | 8.44 M (5.86 M) | 2.4 | 92.0 | - | 2 |")
+    assert rows[1].startswith("| paper | whole documents | 8.44 M (5.86 M) | 24.0 (10.0×) | 276.0 (3.0×) | 200.0 | 2 |")
+    assert rows[2].startswith("| paper | 100 tokens | 8.44 M (5.86 M) | 24.0 | 276.0 | 200.0 | 2 | CPU X, torch 2.14.1 |")
+
+
+def test_run_all_records_each_measurement_and_writes_the_tables(built_project, tmp_path):
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("<!-- table: time_to_quality -->\n<!-- end table -->\n")
+    printed = run_benchmark(built_project, "run_all.py", "--only", "time_to_quality", "--dataset", "synthetic",
+                            "--root", str(built_project), "--figures", str(tmp_path / "figures"), "--docs", str(docs),
+                            "--work", str(tmp_path / "work"))
+    record = json.loads((tmp_path / "figures/time_to_quality/default-1-thread.json").read_text())
+    assert record["label"] == "default recipe, 1 thread" and record["machine"]["threads"] == 1
+    assert "train_to_quality.py --dataset synthetic" in printed
+    assert "| `default recipe, 1 thread` | 1 |" in docs.read_text()
 
 
 def test_the_committed_docs_match_the_committed_records():

@@ -12,7 +12,7 @@ import torch
 from sgm_mlc.experiment.neural import run_fingerprint
 from sgm_mlc.models.neural import build_neural_model
 from sgm_mlc.training.batches import collate, encode_examples, evaluation_batches, training_batches
-from sgm_mlc.training.device import autocast, seed_everything, select_device, uses_bf16
+from sgm_mlc.training.device import autocast, evaluation_uses_bf16, seed_everything, select_device, uses_bf16
 from sgm_mlc.training.loop import (
     CHECKPOINT_FILE, HISTORY_FILE, TrainingConfig, TrainingDiverged, last_epoch_of, predict_split, save_tensors,
     train, weight_average,
@@ -197,6 +197,17 @@ def test_device_and_precision_choice():
     assert uses_bf16(torch.device("cpu"), "bf16") is True
     with pytest.raises(ValueError, match="choose one of"):
         uses_bf16(torch.device("cpu"), "fp8")
+
+
+def test_evaluation_precision_follows_training_unless_set():
+    cpu = torch.device("cpu")
+    assert evaluation_uses_bf16(cpu, {"precision": "auto", "eval_precision": "as_training"}) is False
+    assert evaluation_uses_bf16(cpu, {"precision": "bf16", "eval_precision": "as_training"}) is True
+    assert evaluation_uses_bf16(cpu, {"precision": "bf16", "eval_precision": "fp32"}) is False
+    assert evaluation_uses_bf16(cpu, {"precision": "auto", "eval_precision": "bf16"}) is True
+    assert evaluation_uses_bf16(cpu, {"precision": "bf16"}) is True  # a bundle saved before eval_precision existed
+    with pytest.raises(ValueError, match="unknown eval_precision 'int8'; choose one of as_training, bf16, fp32"):
+        evaluation_uses_bf16(cpu, {"precision": "auto", "eval_precision": "int8"})
 
 
 def test_bf16_autocast_path_runs_on_cpu(tmp_path):

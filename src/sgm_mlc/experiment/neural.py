@@ -35,7 +35,9 @@ from sgm_mlc.metrics.multilabel import to_multi_hot
 from sgm_mlc.models.names import SET_LOSSES
 from sgm_mlc.models.neural import build_neural_model, is_sequence_model
 from sgm_mlc.training.batches import EncodedExamples, encode_examples
-from sgm_mlc.training.device import determinism_record, seed_everything, select_device, uses_bf16
+from sgm_mlc.training.device import (
+    determinism_record, evaluation_uses_bf16, seed_everything, select_device, uses_bf16,
+)
 from sgm_mlc.training.loop import BEST_MODEL_FILE, EpochCallback, TrainingConfig, predict_split, train
 from sgm_mlc.training.tasks import Prediction, SequenceTask, SetTask, Task
 
@@ -184,8 +186,8 @@ class TrainedNetwork:
 def load_trained_network(
     model_name: str, params: dict[str, Any], inputs: RunInputs, features_dir: Path, model_dir: Path
 ) -> TrainedNetwork:
-    """The best epoch's weights of the run in ``model_dir``; sequence models decode as ``params.decoding`` says
-    (set models read no ``decoding``)."""
+    """The best epoch's weights of the run in ``model_dir``, predicting in ``training.eval_precision``'s arithmetic;
+    sequence models decode as ``params.decoding`` says (set models read no ``decoding``)."""
     training = params["training"]
     device = select_device(training["device"])
     model = build_model(model_name, params, inputs, features_dir)
@@ -196,7 +198,7 @@ def load_trained_network(
         task = make_task(model_name, params, decoding["beam_size"], True, decoding["min_labels"])
     else:
         task = make_task(model_name, params, beam_size=1, label_scores=True)
-    return TrainedNetwork(model, task, device, uses_bf16(device, training["precision"]), training)
+    return TrainedNetwork(model, task, device, evaluation_uses_bf16(device, training), training)
 
 
 def evaluate_neural(

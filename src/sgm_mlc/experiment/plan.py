@@ -56,7 +56,9 @@ NEURAL_TRAINING_KEYS = (
 )
 # Set models select their best epoch by the validation score of thresholded predictions.
 SET_MODEL_TRAINING_KEYS = NEURAL_TRAINING_KEYS + ("set_threshold",)
-EVALUATION_TRAINING_KEYS = ("max_source_length", "device", "precision", "eval_batch_size", "eval_max_tokens")
+EVALUATION_TRAINING_KEYS = (
+    "max_source_length", "device", "precision", "eval_batch_size", "eval_max_tokens", "eval_precision",
+)
 
 
 @dataclass(frozen=True, order=True)

@@ -32,7 +32,7 @@ from sgm_mlc.predict.bundle import Bundle, read_label_ranking
 from sgm_mlc.text.tokenizer import tokenize
 from sgm_mlc.text.vocab import Vocabulary
 from sgm_mlc.training.batches import encode_examples
-from sgm_mlc.training.device import select_device, uses_bf16
+from sgm_mlc.training.device import evaluation_uses_bf16, select_device
 from sgm_mlc.training.loop import predict_split
 
 
@@ -89,7 +89,7 @@ class TrainedModel:
         self.vocabulary = Vocabulary.load(bundle.vocabulary)
         training = self.params["training"]
         self.device = select_device(training["device"])
-        self.bf16 = uses_bf16(self.device, training["precision"])
+        self.bf16 = evaluation_uses_bf16(self.device, training)
         vectors = np.zeros(bundle.word_vectors_shape, dtype=np.float32)
         self.network = build_neural_model(self.name, self.params["models"][self.name], vectors, len(self.labels))
         state = torch.load(bundle.weights, map_location="cpu", weights_only=True)["model"]

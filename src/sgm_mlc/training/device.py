@@ -15,6 +15,7 @@ import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
+EVAL_PRECISIONS = ("as_training", "bf16", "fp32")
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -35,6 +36,17 @@ def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
     if precision == "auto":
         return device.type == "cuda" and torch.cuda.is_bf16_supported()
     return precision == "bf16"
+
+
+def evaluation_uses_bf16(device: torch.device, training: dict) -> bool:
+    """Whether a trained model predicts under bf16 autocast: ``training["eval_precision"]`` (``as_training``
+    follows ``training["precision"]``). Bundles saved before ``eval_precision`` existed predict as trained."""
+    eval_precision = training.get("eval_precision", "as_training")
+    if eval_precision not in EVAL_PRECISIONS:
+        raise ValueError(f"unknown eval_precision {eval_precision!r}; choose one of {', '.join(EVAL_PRECISIONS)}")
+    if eval_precision == "as_training":
+        return uses_bf16(device, training["precision"])
+    return eval_precision == "bf16"
 
 
 def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:

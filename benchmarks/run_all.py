@@ -10,8 +10,9 @@ torch version, commit) goes under ``--figures`` (default ``results/benchmarks/fi
 scripts run one after another, never side by side, so no measurement shares the CPU with another. Groups:
 
 * ``sgm_speed``: ``sgm_throughput.py`` at the ``paper`` setting (the original implementation's widths and depths)
-  on whole documents, decoding in fp32 and in bf16, and on 100-token sources; the ``default`` setting on whole
-  documents. About 25 minutes on Reuters with 2 threads.
+  on whole documents (training, then decoding with the weights trained so far), then the decoding alone of the
+  weights it trained, in fp32 and in bf16 (the same weights, the same documents), and on 100-token sources.
+  About 25 minutes on Reuters with 2 threads.
 * ``time_to_quality``: ``train_to_quality.py`` on the default recipe, one thread (as the pipeline trains), until
   the test micro-F1 reaches 0.87 (about 35 CPU-minutes on Reuters).
 """
@@ -30,12 +31,17 @@ def measurements(args: argparse.Namespace) -> dict[str, list[tuple[str, list[str
     """Group → (record name, the script and its arguments) for each measurement of the group."""
     common = ["--dataset", args.dataset, "--root", str(args.root)]
     speed = [*common, "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    weights = args.work / "paper-whole-weights.pt"
     return {
         "sgm_speed": [
-            ("paper-whole", ["sgm_throughput.py", *speed, "--setting", "paper"]),
-            ("paper-whole-bf16", ["sgm_throughput.py", *speed, "--setting", "paper", "--eval-precision", "bf16"]),
+            ("paper-whole", ["sgm_throughput.py", *speed, "--setting", "paper", "--save-weights", str(weights)]),
+            *(
+                (f"paper-whole-decoding-{precision}",
+                 ["sgm_throughput.py", *speed, "--setting", "paper", "--checkpoint", str(weights), "--decoding-only",
+                  "--eval-precision", precision, "--label", f"paper, its trained weights decoded in {precision}"])
+                for precision in ("fp32", "bf16")
+            ),
             ("paper-100-tokens", ["sgm_throughput.py", *speed, "--setting", "paper", "--max-source-length", "100"]),
-            ("default-whole", ["sgm_throughput.py", *speed, "--setting", "default"]),
         ],
         "time_to_quality": [
             ("default-1-thread", ["train_to_quality.py", *common, "--threads", "1", "--until-reached",
@@ -54,8 +60,9 @@ def main() -> None:
     parser.add_argument("--figures", type=Path, default=Path("results/benchmarks/figures"))
     parser.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--work", type=Path, default=Path("results/benchmarks/work"),
-                        help="folder for the models the time-to-quality runs train")
+                        help="folder for the weights and models the measurements train")
     args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
 
     for group, runs in measurements(args).items():
         if args.only and group not in args.only:

@@ -33,7 +33,7 @@ from sgm_mlc.experiment.neural import encode_split, make_task, training_config
 from sgm_mlc.experiment.runner import run_inputs
 from sgm_mlc.models.neural import DEFAULT_HYPERPARAMETERS, build_neural_model
 from sgm_mlc.text.vocab import SPECIALS
-from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch
+from sgm_mlc.training.loop import TrainingConfig, predict_split, run_epoch, save_tensors
 
 from paper_setting import SETTINGS, apply_setting, model_parameter_counts, original_parameter_counts
 from run_settings import machine
@@ -108,9 +108,14 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", type=Path, help="trained weights (model.pt of the same setting): decoding then stops at EOS"
     )
+    parser.add_argument("--decoding-only", action="store_true", help="measure the decoding of --checkpoint alone")
+    parser.add_argument("--save-weights", type=Path, help="save the weights trained by the repeats there (for --checkpoint)")
     parser.add_argument("--eval-precision", choices=("fp32", "bf16"), default="fp32", help="the decoding's arithmetic")
     parser.add_argument("--record", type=Path, help="also write the figures there as JSON (see tables.py)")
+    parser.add_argument("--label", help="the row's name in the docs' table (default: the setting and the precision)")
     args = parser.parse_args()
+    if args.decoding_only and args.checkpoint is None:
+        parser.error("--decoding-only measures the decoding of trained weights: give them with --checkpoint")
 
     torch.set_num_threads(args.threads)
     params = dataset_view(load_params(args.root / "params.yaml"), args.dataset)
@@ -133,9 +138,12 @@ def main() -> None:
     figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
     labels_per_document = {}
     print(parameter_table(params["models"]["sgm"], vectors, len(inputs.label_ranking)), flush=True)
+    if args.decoding_only:
+        del figures["train examples/s"]
     for repeat in range(args.repeats):
-        figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
-        print(f"repeat {repeat + 1}: train {figures['train examples/s'][-1]:.1f} examples/s", flush=True)
+        if not args.decoding_only:
+            figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))
+            print(f"repeat {repeat + 1}: train {figures['train examples/s'][-1]:.1f} examples/s", flush=True)
         for name, beam_size in (("greedy", 1), ("beam-5", 5)):
             decoding = make_task("sgm", params, beam_size)
             speed, labels_per_document[name] = decoding_throughput(
@@ -156,12 +164,14 @@ def main() -> None:
         print(f"{name:>20}: median {statistics.median(values):8.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
     for name, mean in labels_per_document.items():
         print(f"{name + ' labels/document':>20}: {mean:8.2f}   (last repeat)")
+    if args.save_weights is not None:
+        save_tensors(args.save_weights, {"model": model.state_dict()})
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak memory':>20}: {peak_mib:.0f} MiB")
     if args.record is not None:
         counts = model_parameter_counts(model)
         write_json(args.record, {
-            "label": args.setting + ("" if args.eval_precision == "fp32" else f", decoding in {args.eval_precision}"),
+            "label": args.label or args.setting + ("" if args.eval_precision == "fp32" else f", decoding in {args.eval_precision}"),
             "dataset": args.dataset, "setting": args.setting, "model": hyper, "source_length": args.max_source_length,
             "eval_precision": args.eval_precision, "decoding_weights": weights, "repeats": args.repeats,
             "parameters": counts["total"], "parameters_without_word_embeddings": counts["total"] - counts["word embeddings"],

@@ -93,10 +93,11 @@ def test_determinism_cost_trains_with_and_without_deterministic_kernels(built_pr
 
 
 def test_sgm_throughput_and_paper_run_train_and_decode(built_project, tmp_path):
-    record = tmp_path / "figures/sgm_speed/paper-bf16.json"
-    speed = run_benchmark(built_project, "sgm_throughput.py", "--dataset", "synthetic", "--setting", "paper",
-                          "--max-source-length", "20", "--repeats", "1", "--threads", "1", "--eval-precision", "bf16",
-                          "--record", str(record))
+    record, weights = tmp_path / "figures/sgm_speed/paper-bf16.json", tmp_path / "paper.pt"
+    options = ("--dataset", "synthetic", "--setting", "paper", "--max-source-length", "20", "--repeats", "1",
+               "--threads", "1")
+    speed = run_benchmark(built_project, "sgm_throughput.py", *options, "--eval-precision", "bf16",
+                          "--record", str(record), "--save-weights", str(weights))
     for figure in ("train examples/s", "greedy documents/s", "beam-5 documents/s", "peak memory"):
         assert f"{figure}: " in speed or f"{figure}:" in speed, speed
     assert "decoding in bf16" in speed
@@ -105,6 +106,11 @@ def test_sgm_throughput_and_paper_run_train_and_decode(built_project, tmp_path):
     assert set(measured["medians"]) == {"train examples/s", "greedy documents/s", "beam-5 documents/s"}
     assert all(value > 0 for value in measured["medians"].values()) and measured["machine"]["threads"] == 1
     assert 0 < measured["parameters_without_word_embeddings"] < measured["parameters"]
+    # The weights it trained, decoded alone.
+    decoded = run_benchmark(built_project, "sgm_throughput.py", *options, "--checkpoint", str(weights),
+                            "--decoding-only", "--record", str(record), "--label", "trained weights")
+    assert "train examples/s" not in decoded and f"fp32 with trained weights {weights}" in decoded
+    assert set(json.loads(record.read_text())["medians"]) == {"greedy documents/s", "beam-5 documents/s"}
     run = run_benchmark(built_project, "sgm_paper_run.py", "--dataset", "synthetic", "--setting", "default",
                         "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "sgm"))
     assert "epochs run 1" in run and "test micro_f1: 0." in run

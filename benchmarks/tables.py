@@ -11,6 +11,7 @@ order of their file names. Tables:
 * ``sgm_speed``: the records ``sgm_throughput.py --record`` writes, and those of the original implementation
   (``original`` in ``label``: measured once with its own code, kept as records; nothing here reruns it); each
   row's speed-up is over the original's record of the same source length.
+* ``eval_precision``: the records ``eval_precision.py --record`` writes.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def time_to_quality_table(records: list[dict[str, Any]]) -> str:
     """Recipe × the training CPU-minutes (and wall minutes) until test micro-F1 first reaches each threshold."""
     thresholds = sorted({threshold for record in records for threshold in record["reached"]}, key=float)
     header = (["recipe", "threads"] + [f"test micro-F1 ≥ {float(t):.2f}" for t in thresholds]
-              + ["best test micro-F1", "epochs run", "machine", "commit"])
+              + ["best test micro-F1", "epochs run", "how it ended", "machine", "commit"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for record in records:
         best = max(record["epochs"], key=lambda row: row["test_micro_f1"])
         machine = record["machine"]
         cells = ([f"`{record['label']}`", str(machine["threads"])]
                  + [reached_cell(record, threshold) for threshold in thresholds]
-                 + [f"{best['test_micro_f1']:.3f} (epoch {best['epoch']})", str(len(record["epochs"])),
+                 + [f"{best['test_micro_f1']:.3f} (epoch {best['epoch']})", str(len(record["epochs"])), record["ended"],
                     f"{machine['cpu']}, torch {machine['torch']}", record["commit"][:7]])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -81,7 +82,24 @@ def sgm_speed_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def eval_precision_table(records: list[dict[str, Any]]) -> str:
+    """Run × precision: the test quality of the decoded labels, the documents whose labels changed, the speed."""
+    header = ["run", "decoding", "test micro-F1", "test macro-F1", "documents with other labels than fp32",
+              "documents/s", "threads", "machine", "commit"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for record in records:
+        machine, fp32 = record["machine"], record["precisions"][0]
+        for row in record["precisions"]:
+            ratio = "" if row is fp32 else f" ({row['documents_per_second'] / fp32['documents_per_second']:.2f}×)"
+            cells = [record["label"], row["precision"], f"{row['micro_f1']:.4f}", f"{row['macro_f1']:.4f}",
+                     f"{row['documents_changed']} of {record['documents']}", f"{row['documents_per_second']:.1f}{ratio}",
+                     str(machine["threads"]), f"{machine['cpu']}, torch {machine['torch']}", record["commit"][:7]]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 TABLES: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "eval_precision": eval_precision_table,
     "time_to_quality": time_to_quality_table,
     "sgm_speed": sgm_speed_table,
 }

@@ -19,7 +19,7 @@ SMOKE_RUN = {
     "image_features.py", "coco_subset.py",
     "quality_table.py", "time_to_quality.py", "first_run.py", "linear_baselines.py", "decision_rules.py",
     "determinism_cost.py", "sgm_throughput.py", "sgm_paper_run.py", "yelp_streaming.py", "reproducibility_spread.py",
-    "train_to_quality.py", "run_all.py",
+    "train_to_quality.py", "run_all.py", "eval_precision.py",
 }
 # Imported by the scripts, or (tables.py) tested below.
 MODULES = {"paper_setting.py", "run_settings.py", "tables.py"}
@@ -152,6 +152,7 @@ def test_the_image_benchmarks_run_on_the_coco_subset(tmp_path, shared_data):
 def test_the_docs_tables_are_written_from_the_records(tmp_path):
     """tables.py fills each marked table from its JSON records, and --check fails once a record changes."""
     record = {"label": "default", "machine": {"threads": 2, "cpu": "CPU X", "torch": "2.14.1"}, "commit": "abcdef0123",
+              "ended": "stopped before its end",
               "epochs": [{"epoch": 1, "test_micro_f1": 0.84}, {"epoch": 2, "test_micro_f1": 0.86}],
               "reached": {"0.85": {"epoch": 2, "training_cpu_minutes": 3.25, "training_wall_minutes": 1.75}, "0.87": None}}
     figures = tmp_path / "figures/time_to_quality"
@@ -162,15 +163,35 @@ def test_the_docs_tables_are_written_from_the_records(tmp_path):
     options = ("--docs", str(docs), "--figures", str(tmp_path / "figures"))
     run_benchmark(tmp_path, "tables.py", *options)
     assert docs.read_text().splitlines()[2:5] == [
-        "| recipe | threads | test micro-F1 ≥ 0.85 | test micro-F1 ≥ 0.87 | best test micro-F1 | epochs run | machine | commit |",
-        "|---|---|---|---|---|---|---|---|",
-        "| `default` | 2 | 3.2 CPU-min, 1.8 min (epoch 2) | not reached | 0.860 (epoch 2) | 2 | CPU X, torch 2.14.1 | abcdef0 |",
+        "| recipe | threads | test micro-F1 ≥ 0.85 | test micro-F1 ≥ 0.87 | best test micro-F1 | epochs run | how it ended"
+        " | machine | commit |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| `default` | 2 | 3.2 CPU-min, 1.8 min (epoch 2) | not reached | 0.860 (epoch 2) | 2 | stopped before its end"
+        " | CPU X, torch 2.14.1 | abcdef0 |",
     ]
     assert "every generated table matches" in run_benchmark(tmp_path, "tables.py", "--check", *options)
     record["reached"]["0.87"] = record["reached"]["0.85"]
     (figures / "a-default.json").write_text(json.dumps(record))
     result = subprocess.run([sys.executable, str(BENCHMARKS / "tables.py"), "--check", *options], capture_output=True, text=True)
     assert result.returncode == 1 and "differs from its records" in result.stdout
+
+
+def test_eval_precision_scores_one_run_in_fp32_and_bf16(built_project, tmp_path):
+    record = tmp_path / "figures/eval_precision/sgm.json"
+    printed = run_benchmark(built_project, "eval_precision.py", "--dataset", "synthetic", "--model-dir",
+                            str(built_project / SGM_RUN), "--repeats", "1", "--threads", "1", "--record", str(record))
+    fp32, bf16 = json.loads(record.read_text())["precisions"]
+    # fp32 is the evaluation's own arithmetic: the pipeline's test micro-F1, and no document changed.
+    evaluated = json.loads((built_project / "results/evaluation/synthetic/sgm/default/frequency/seed13/metrics.json").read_text())
+    assert fp32["micro_f1"] == pytest.approx(evaluated["test"]["micro_f1"], abs=1e-12) and fp32["documents_changed"] == 0
+    assert bf16["precision"] == "bf16" and 0 <= bf16["micro_f1"] <= 1 and bf16["documents_per_second"] > 0
+    assert "bf16: test micro-F1 " in printed and "documents with another label set than in fp32" in printed
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("<!-- table: eval_precision -->\n<!-- end table -->\n")
+    run_benchmark(tmp_path, "tables.py", "--docs", str(docs), "--figures", str(tmp_path / "figures"))
+    rows = docs.read_text().splitlines()[3:5]
+    assert rows[0].startswith("| sgm (default recipe) | fp32 | ") and rows[1].startswith("| sgm (default recipe) | bf16 | ")
+    assert "×) | 1 |" in rows[1]
 
 
 def test_the_speed_table_compares_each_setting_with_the_original_at_its_source_length(tmp_path):

@@ -31,7 +31,9 @@ BLOCK = re.compile(r"(<!-- table: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- end
 
 
 def reached_cell(record: dict[str, Any], threshold: str) -> str:
-    row = record["reached"].get(threshold)
+    if threshold not in record["reached"]:
+        return "not measured"
+    row = record["reached"][threshold]
     if row is None:
         return "not reached"
     return f"{row['training_cpu_minutes']:.1f} CPU-min, {row['training_wall_minutes']:.1f} min (epoch {row['epoch']})"

@@ -34,14 +34,14 @@ def measurements(args: argparse.Namespace) -> dict[str, list[tuple[str, list[str
     weights = args.work / "paper-whole-weights.pt"
     return {
         "sgm_speed": [
-            ("paper-whole", ["sgm_throughput.py", *speed, "--setting", "paper", "--save-weights", str(weights)]),
+            ("1-paper-whole", ["sgm_throughput.py", *speed, "--setting", "paper", "--save-weights", str(weights)]),
             *(
-                (f"paper-whole-decoding-{precision}",
+                (f"{rank}-paper-whole-decoding-{precision}",
                  ["sgm_throughput.py", *speed, "--setting", "paper", "--checkpoint", str(weights), "--decoding-only",
                   "--eval-precision", precision, "--label", f"paper, its trained weights decoded in {precision}"])
-                for precision in ("fp32", "bf16")
+                for rank, precision in ((2, "fp32"), (3, "bf16"))
             ),
-            ("paper-100-tokens", ["sgm_throughput.py", *speed, "--setting", "paper", "--max-source-length", "100"]),
+            ("4-paper-100-tokens", ["sgm_throughput.py", *speed, "--setting", "paper", "--max-source-length", "100"]),
         ],
         "time_to_quality": [
             ("default-1-thread", ["train_to_quality.py", *common, "--threads", "1", "--until-reached",

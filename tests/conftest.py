@@ -1,4 +1,5 @@
-"""Shared fixtures: the project root, the real data in ../shared/data, and a valid params dict."""
+"""Shared fixtures: the project root, the real data in ../shared/data, and a valid params dict; how the tests
+are shared among pytest-xdist workers."""
 
 from __future__ import annotations
 
@@ -34,3 +35,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the project as ../shared/data)")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's ``--dist loadgroup`` (scripts/test.sh): a file's tests run on one worker, so its
+    module-scoped fixtures are built once, and so do all the tests of the session-wide ``built_project``."""
+    for item in items:
+        group = "built_project" if "built_project" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

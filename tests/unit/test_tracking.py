@@ -16,6 +16,7 @@ from sgm_mlc.tracking.runs import (
     flatten,
     get_or_create_run,
     init_tracking,
+    log_inputs,
     log_run,
     reports_unavailable_store,
     run_key,
@@ -139,6 +140,37 @@ def test_a_tracking_server_answering_with_errors_is_reported_as_unavailable(no_h
         with pytest.raises(TrackingStoreUnavailable, match="answered every attempt with a server error"):
             init_tracking(url.rstrip("/"), "experiment")
         assert [request.status for request in url.requests] == [503]
+
+
+class DatasetInsertRace:
+    """A client whose store refuses the first ``log_inputs`` as a parallel job's insert of the same dataset would
+    make it (``refusal``), then accepts it."""
+
+    def __init__(self, refusal: str) -> None:
+        self.refusal, self.calls, self.logged = refusal, 0, []
+
+    def log_inputs(self, run_id, datasets):
+        self.calls += 1
+        if self.calls == 1:
+            raise MlflowException(self.refusal)
+        self.logged.append((run_id, datasets))
+
+
+@pytest.mark.parametrize("refusal", [
+    "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest",
+    '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "dataset_pk"',
+])
+def test_logging_inputs_retries_when_a_parallel_job_stored_the_dataset_first(refusal):
+    client = DatasetInsertRace(refusal)
+    log_inputs(client, "run-1", ["train split"])
+    assert client.calls == 2 and client.logged == [("run-1", ["train split"])]
+
+
+def test_logging_inputs_keeps_any_other_refusal():
+    client = DatasetInsertRace("INVALID_PARAMETER_VALUE: dataset name too long")
+    with pytest.raises(MlflowException, match="too long"):
+        log_inputs(client, "run-1", ["train split"])
+    assert client.calls == 1
 
 
 def test_a_refusal_from_a_working_store_keeps_its_own_error():

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from sgm_mlc.data.download import sha256_of
 from sgm_mlc.git import git_commit
 from sgm_mlc.tracking.dataset_inputs import split_inputs
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key, with_lock_retries
+from sgm_mlc.tracking.runs import get_or_create_run, log_inputs, log_run, reports_unavailable_store, run_key
 
 RULE = "log_dataset_card"
 
@@ -53,6 +53,6 @@ def log_dataset_card(
         "sgm_mlc.dataset_sha256": dataset_sha256,
         "mlflow.source.git.commit": git_commit(project_dir),
     }
-    with_lock_retries(lambda: client.log_inputs(run_id, datasets=split_inputs(dataset, examples, dataset_sha256)))
+    log_inputs(client, run_id, split_inputs(dataset, examples, dataset_sha256))
     log_run(client, run_id, params, card_metrics(card), tags, artifacts=[card_path])
     return {"run_id": run_id, "run_key": key, "tracking_uri": uri, "experiment": experiment}

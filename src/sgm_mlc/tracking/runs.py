@@ -33,6 +33,7 @@ RUN_KEY_TAG = "sgm_mlc.run_key"
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MAX_PARAM_LENGTH = 6000
 SQLITE_LOCK_RETRIES = 6
+DATASET_INSERT_RETRIES = 3
 
 
 def tracking_uri(tracking_params: Mapping[str, Any]) -> str:
@@ -166,6 +167,21 @@ def log_run(
     for artifact in artifacts:
         with_lock_retries(lambda: client.log_artifact(run_id, str(artifact)))
     with_lock_retries(lambda: client.set_terminated(run_id, "FINISHED", end_time))
+
+
+def log_inputs(client: MlflowClient, run_id: str, datasets: Sequence[Any]) -> None:
+    """``client.log_inputs(run_id, datasets=datasets)``, safe beside parallel jobs logging the same datasets (the
+    dataset card's run and the training runs of a dataset, on a tracking server): the store looks a dataset up by
+    experiment, name and digest, then inserts it, so two jobs may both insert it and the second be refused by the
+    unique constraint. The retry finds the dataset stored and links it to the run."""
+    for _ in range(DATASET_INSERT_RETRIES - 1):
+        try:
+            return with_lock_retries(lambda: client.log_inputs(run_id, datasets=datasets))
+        except MlflowException as error:
+            message = str(error).lower()
+            if "unique constraint" not in message and "duplicate key" not in message:
+                raise
+    with_lock_retries(lambda: client.log_inputs(run_id, datasets=datasets))
 
 
 def with_lock_retries(action: Callable[[], T]) -> T:

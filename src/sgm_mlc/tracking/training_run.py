@@ -21,7 +21,7 @@ from sgm_mlc.data.parquet import read_modality
 from sgm_mlc.predict.bundle import pipeline_bundle
 from sgm_mlc.tracking.dataset_inputs import split_inputs
 from sgm_mlc.tracking.pyfunc_model import MODEL_NAME, log_pyfunc_model
-from sgm_mlc.tracking.runs import get_or_create_run, log_run, reports_unavailable_store, run_key, with_lock_retries
+from sgm_mlc.tracking.runs import get_or_create_run, log_inputs, log_run, reports_unavailable_store, run_key, with_lock_retries
 
 RULE = "train_model"
 MODEL_FILES = ("model.pt", "model.joblib")
@@ -89,7 +89,7 @@ def log_training_run(
     artifacts = [model_dir / f for f in MODEL_FILES + RUN_FILES if (model_dir / f).is_file()]
     artifacts += [evaluation_dir / f for f in EVALUATION_FILES]
     inputs = split_inputs(wildcards["dataset"], examples_path, dataset_sha256)
-    with_lock_retries(lambda: client.log_inputs(run_id, datasets=inputs))
+    log_inputs(client, run_id, inputs)
     log_run(client, run_id, params, epoch_metrics(history) + final_metrics(metrics), tags, artifacts, finished)
     # A model that reads text is logged as a pyfunc that predicts from text; one trained on images reads region
     # features, which a served model could not compute from an uploaded picture, so it is logged as files only.

@@ -135,11 +135,10 @@ def main() -> None:
     config = training_config(params["training"], seed=0)
     eval_batches = (params["training"]["eval_batch_size"], params["training"]["eval_max_tokens"])
 
-    figures = {"train examples/s": [], "greedy documents/s": [], "beam-5 documents/s": []}
+    figures = {name: [] for name in ("train examples/s", "greedy documents/s", "beam-5 documents/s")
+               if not (args.decoding_only and name.startswith("train"))}
     labels_per_document = {}
     print(parameter_table(params["models"]["sgm"], vectors, len(inputs.label_ranking)), flush=True)
-    if args.decoding_only:
-        del figures["train examples/s"]
     for repeat in range(args.repeats):
         if not args.decoding_only:
             figures["train examples/s"].append(training_throughput(model, task, train, replace(config, seed=repeat)))

@@ -174,14 +174,14 @@ def log_inputs(client: MlflowClient, run_id: str, datasets: Sequence[Any]) -> No
     dataset card's run and the training runs of a dataset, on a tracking server): the store looks a dataset up by
     experiment, name and digest, then inserts it, so two jobs may both insert it and the second be refused by the
     unique constraint. The retry finds the dataset stored and links it to the run."""
-    for _ in range(DATASET_INSERT_RETRIES - 1):
+    for attempt in range(1, DATASET_INSERT_RETRIES + 1):
         try:
             return with_lock_retries(lambda: client.log_inputs(run_id, datasets=datasets))
         except MlflowException as error:
             message = str(error).lower()
-            if "unique constraint" not in message and "duplicate key" not in message:
+            refused_as_duplicate = "unique constraint" in message or "duplicate key" in message
+            if attempt == DATASET_INSERT_RETRIES or not refused_as_duplicate:
                 raise
-    with_lock_retries(lambda: client.log_inputs(run_id, datasets=datasets))
 
 
 def with_lock_retries(action: Callable[[], T]) -> T:

@@ -21,7 +21,9 @@ from sgm_mlc.data.parquet import read_modality
 from sgm_mlc.predict.bundle import pipeline_bundle
 from sgm_mlc.tracking.dataset_inputs import split_inputs
 from sgm_mlc.tracking.pyfunc_model import MODEL_NAME, log_pyfunc_model
-from sgm_mlc.tracking.runs import get_or_create_run, log_inputs, log_run, reports_unavailable_store, run_key, with_lock_retries
+from sgm_mlc.tracking.runs import (
+    get_or_create_run, log_inputs, log_run, reports_unavailable_store, run_key, with_lock_retries,
+)
 
 RULE = "train_model"
 MODEL_FILES = ("model.pt", "model.joblib")
